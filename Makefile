@@ -1,0 +1,35 @@
+# vessel-risk: `make demo` and `make test` work on a fresh machine with Python 3.11 and the
+# package registries. The venv is (re)built from the lock file when the lock changes.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+UV_VERSION := 0.13.9
+DEMO_HOME ?= var/demo
+
+.PHONY: install demo test lint bench clean
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip install --python $(PY) --compile-bytecode -q -r requirements.lock
+	$(VENV)/bin/uv pip install --python $(PY) --compile-bytecode -q --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(PY) -m pipeline.demo --home $(DEMO_HOME)
+
+lint: install
+	$(VENV)/bin/ruff check pipeline dags tests benchmarks config/build
+	$(VENV)/bin/mypy
+
+test: lint
+	$(PY) -m pytest -n 2 -q
+
+bench: install
+	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

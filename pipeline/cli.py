@@ -1,0 +1,291 @@
+"""``vessel-risk``: the command line. Every stage is one command calling one pipeline function;
+the Airflow DAGs call the same functions. Summaries print as rich tables, or as JSON on
+stdout with ``--json``; errors print one message and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pipeline.errors import UserError
+from pipeline.workspace import Workspace
+
+app = typer.Typer(
+    help="vessel-risk: maritime vessel risk scoring for Port Intelligence Units.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+ingest_app = typer.Typer(help="Ingest landed files into the lake.", no_args_is_help=True)
+lake_app = typer.Typer(help="Inspect the lake.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(lake_app, name="lake")
+
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+
+
+@dataclass
+class Context:
+    home: str | None
+    config: str | None
+
+    @property
+    def workspace(self) -> Workspace:
+        if self.home:
+            return Workspace.resolve(self.home)
+        if os.environ.get("VESSEL_RISK_HOME"):
+            return Workspace.resolve(None)
+        return Workspace.resolve(self.settings.workspace.home)
+
+    @property
+    def settings(self) -> Any:
+        from pipeline.config import load_settings
+
+        return load_settings(Path(self.config) if self.config else None)
+
+    def lake(self) -> Any:
+        from pipeline.lake import Lake
+
+        return Lake(self.workspace.lake)
+
+
+@app.callback()
+def main_callback(
+    ctx: typer.Context,
+    home: Annotated[
+        str | None,
+        typer.Option("--home", help="Workspace root (default: $VESSEL_RISK_HOME, else ./var)."),
+    ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config", help="Config directory (default: $VESSEL_RISK_CONFIG, else the repo's config/)."
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = Context(home=home, config=config)
+
+
+def _parse_date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise UserError(f"{option} {value!r}: expected a date as YYYY-MM-DD") from exc
+
+
+def _print_ingest(summary: Any, title: str) -> None:
+    table = Table(title=title, header_style="bold")
+    for col, just in (
+        ("file", "left"), ("format", "left"), ("read", "right"), ("accepted", "right"),
+        ("other types", "right"), ("quarantined", "right"), ("duplicates", "right"),
+        ("vessels", "right"), ("time span (UTC)", "left"),
+    ):
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    for f in summary.files:
+        if f.error:
+            table.add_row(f.file, "[red]error[/]", "", "", "", "", "", "", f"[red]{f.error}[/]")
+            continue
+        span = (
+            f"{f.start:%Y-%m-%d %H:%M} → {f.end:%Y-%m-%d %H:%M}" if f.start and f.end else "-"
+        )
+        q = f"{f.quarantined_total:,}"
+        table.add_row(
+            f.file, f.format, f"{f.read:,}", f"{f.accepted:,}", f"{f.other_types:,}", q,
+            f"{f.duplicates:,}", f"{f.vessels:,}", span,
+        )
+    console.print(table)
+    rules: dict[str, int] = {}
+    for f in summary.files:
+        for rule, n in f.quarantined.items():
+            rules[rule] = rules.get(rule, 0) + n
+    if rules:
+        qt = Table(title="Quarantined by rule", header_style="bold")
+        qt.add_column("rule")
+        qt.add_column("rows", justify="right")
+        for rule, n in sorted(rules.items(), key=lambda kv: -kv[1]):
+            qt.add_row(rule, f"{n:,}")
+        console.print(qt)
+    for tbl, days in summary.partitions.items():
+        console.print(f"[green]wrote[/] {tbl}: {', '.join(sorted(set(days)))}")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(), console=err_console, transient=True,
+    )
+
+
+def _emit(summary: Any, as_json: bool, title: str) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(summary.as_dict(), indent=2, default=str) + "\n")
+    else:
+        _print_ingest(summary, title)
+    if summary.failed:
+        for f in summary.failed:
+            err_console.print(f"[red]error:[/] {f.error}")
+        raise typer.Exit(2)
+
+
+PathsArg = Annotated[list[str], typer.Argument(help="Files to ingest (gzip and zip are read transparently).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")]
+
+
+@ingest_app.command("ais")
+def ingest_ais_cmd(
+    ctx: typer.Context,
+    paths: PathsArg,
+    day: Annotated[
+        str | None,
+        typer.Option("--date", help="UTC date for NMEA sentences that carry no time (YYYY-MM-DD)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest AIS: raw NMEA, decoded CSV (MarineCadastre, DMA, configured layouts) or Parquet."""
+    from pipeline.ingest.ais import ingest_ais
+    from pipeline.ingest.csv_ais import layout_from_mapping
+
+    c: Context = ctx.obj
+    default_date = _parse_date(day, "--date")
+    settings = c.settings
+    layouts = tuple(
+        layout_from_mapping(name, dict(m)) for name, m in settings.ingest.csv_mappings.items()
+    )
+    with _progress() as progress:
+        task = progress.add_task("ingest", total=len(paths))
+
+        def tick(name: str) -> None:
+            progress.update(task, description=f"ingest {name}", advance=1)
+
+        summary = ingest_ais(
+            paths, c.lake(), default_date=default_date,
+            tolerance_h=settings.ingest.future_timestamp_tolerance_h, layouts=layouts,
+            progress=tick,
+        )
+    _emit(summary, as_json, "AIS ingest")
+
+
+@ingest_app.command("port-calls")
+def ingest_port_calls_cmd(ctx: typer.Context, paths: PathsArg, as_json: JsonOpt = False) -> None:
+    """Ingest port-authority call records (CSV format in the README)."""
+    from pipeline.ingest.port_calls import ingest_port_calls
+
+    c: Context = ctx.obj
+    settings = c.settings
+    summary = ingest_port_calls(paths, c.lake(), settings.resolve_port_call)
+    _emit(summary, as_json, "Port-call ingest")
+
+
+@app.command("schema")
+def schema_cmd(
+    table: Annotated[str | None, typer.Argument(help="Lake table; all tables when omitted.")] = None,
+) -> None:
+    """Print the columns of the lake tables with their types and meaning."""
+    from pipeline.schemas import TABLES, describe
+
+    names = [table] if table else list(TABLES)
+    for name in names:
+        if name not in TABLES:
+            raise UserError(f"unknown table {name!r}; known tables: {', '.join(TABLES)}")
+        t = Table(title=f"lake/{name}", header_style="bold")
+        for col in ("column", "type", "meaning"):
+            t.add_column(col)
+        for col, typ, doc in describe(name):
+            t.add_row(col, typ, doc)
+        console.print(t)
+
+
+@lake_app.command("status")
+def lake_status_cmd(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Partitions per table with their row counts."""
+    import pyarrow.parquet as pq
+
+    from pipeline.schemas import TABLES
+
+    c: Context = ctx.obj
+    lake = c.lake()
+    rows = []
+    for name in TABLES:
+        for d in lake.dates(name):
+            with lake.fs.open_input_file(lake.partition_path(name, d)) as fh:
+                n = pq.ParquetFile(fh).metadata.num_rows
+            rows.append({"table": name, "date": d.isoformat(), "rows": n})
+        if lake.has_partition(name, None):
+            rows.append({"table": name, "date": "undated", "rows": lake.read_partition(name, None).num_rows})
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    t = Table(title=f"lake at {c.workspace.lake}", header_style="bold")
+    for col in ("table", "date", "rows"):
+        t.add_column(col, justify="right" if col == "rows" else "left")
+    for r in rows:
+        t.add_row(r["table"], r["date"], f"{r['rows']:,}")
+    console.print(t)
+
+
+@lake_app.command("quarantine")
+def lake_quarantine_cmd(
+    ctx: typer.Context,
+    day: Annotated[str, typer.Option("--date", help="UTC date (YYYY-MM-DD) or 'undated'.")],
+    rule: Annotated[str | None, typer.Option("--rule", help="Only rows rejected by this rule.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Rows to show.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show quarantined rows of one day: file, line, rule, detail and the raw text."""
+    c: Context = ctx.obj
+    d = None if day == "undated" else _parse_date(day, "--date")
+    frame = c.lake().read_partition("quarantine", d).to_pandas()
+    if rule:
+        frame = frame[frame["rule"] == rule]
+    frame = frame.head(limit)
+    if as_json:
+        sys.stdout.write(frame.to_json(orient="records", indent=2) + "\n")
+        return
+    t = Table(title=f"quarantine {day}", header_style="bold")
+    for col in ("source_file", "source_line", "rule", "detail", "raw"):
+        t.add_column(col, overflow="fold")
+    for r in frame.itertuples(index=False):
+        t.add_row(r.source_file, str(r.source_line), r.rule, r.detail or "", (r.raw or "")[:120])
+    console.print(t)
+
+
+def main() -> None:
+    """Entry point: run the app and turn user errors into one clear message."""
+    from pipeline.config import ConfigError
+
+    try:
+        app(standalone_mode=False)
+    except (UserError, ConfigError) as exc:
+        err_console.print(f"error: {exc}", style="red", highlight=False, markup=False)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

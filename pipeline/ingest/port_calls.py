@@ -1,0 +1,215 @@
+"""``ingest port-calls``: port-authority call records (CSV) → ``lake/port_calls``.
+
+The format (documented in the README) is one row per call with the columns in
+``COLUMNS``; only ``port`` and ``arrival_time`` and at least one vessel identifier are
+required. Ports are resolved against the configured port list (UN/LOCODE or exact name).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from pipeline.errors import UserError
+from pipeline.ingest import rules
+from pipeline.ingest.ais import FileSummary, IngestSummary, _to_arrow
+from pipeline.ingest.csv_ais import parse_timestamps, raw_lines
+from pipeline.ingest.sources import SourceFile, open_sources
+from pipeline.lake import Lake
+from pipeline.schemas import PORT_CALLS, QUARANTINE
+
+COLUMNS = [
+    "mmsi", "imo", "name", "call_sign", "flag", "port", "arrival_time", "departure_time",
+    "previous_port", "next_port", "persons_on_board",
+]
+REQUIRED = ["port", "arrival_time"]
+
+# (locode, port name) for a port text, or None when the port is not configured
+PortResolver = Callable[[str], "tuple[str, str] | None"]
+
+
+@dataclass
+class _Parsed:
+    calls: pd.DataFrame
+    quarantine: pd.DataFrame
+    records: int
+
+
+def _read(source: SourceFile, resolve: PortResolver) -> _Parsed:
+    data = source.data
+    header = [h.strip().lower() for h in
+              data[:65536].split(b"\n", 1)[0].decode("utf-8", "replace").lstrip("\ufeff")
+              .rstrip("\r").split(",")]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise UserError(
+            f"{source.name}: line 1: port-call file lacks column(s) {missing}; expected the "
+            f"columns {', '.join(COLUMNS)} (see README, 'Port-call records')"
+        )
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=[c for c in COLUMNS if c in header],
+                column_types=dict.fromkeys(header, pa.string()),
+                strings_can_be_null=True,
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        raise UserError(f"{source.name}: {exc}; fix the file's structure") from exc
+    df = table.to_pandas()
+    for c in COLUMNS:
+        if c not in df:
+            df[c] = None
+        df[c] = df[c].astype(object).where(df[c].notna(), None)
+        df[c] = df[c].map(lambda v: v.strip() if isinstance(v, str) else v).replace("", None)
+    n = len(df)
+    lines = np.arange(2, n + 2, dtype=np.int64)
+    reason = pd.Series([None] * n, dtype=object)
+    detail = pd.Series([None] * n, dtype=object)
+
+    def flag(mask: pd.Series, rule: str, text: pd.Series | str) -> None:
+        m = mask & reason.isna()
+        reason[m] = rule
+        detail[m] = text[m] if isinstance(text, pd.Series) else text
+
+    ident = df[["mmsi", "imo", "name", "call_sign"]].notna().any(axis=1)
+    flag(~ident, "no_vessel_identifier", "mmsi, imo, name and call_sign are all empty")
+    mmsi_num = pd.to_numeric(df["mmsi"], errors="coerce")
+    flag(df["mmsi"].notna() & mmsi_num.isna(), "bad_number", "mmsi=" + df["mmsi"].astype(str))
+    mreason = rules.mmsi_reason(mmsi_num)
+    flag(df["mmsi"].notna() & mreason.notna(), "mmsi_not_ship", "mmsi=" + df["mmsi"].astype(str))
+    imo_text = df["imo"].astype(str).str.upper().str.replace("IMO", "", regex=False).str.strip()
+    imo_num = pd.to_numeric(imo_text.where(df["imo"].notna()), errors="coerce")
+    flag(df["imo"].notna() & ~rules.imo_valid(imo_num), "imo_invalid",
+         "imo=" + df["imo"].astype(str))
+    flag(df["port"].isna(), "missing_field", "port is empty")
+    flag(df["arrival_time"].isna(), "missing_field", "arrival_time is empty")
+    arrival = parse_timestamps(df["arrival_time"], None)
+    departure = parse_timestamps(df["departure_time"], None)
+    flag(df["arrival_time"].notna() & arrival.isna(), "timestamp_unparsable",
+         "arrival_time=" + df["arrival_time"].astype(str))
+    flag(df["departure_time"].notna() & departure.isna(), "timestamp_unparsable",
+         "departure_time=" + df["departure_time"].astype(str))
+    flag(departure.notna() & arrival.notna() & (departure < arrival), "departure_before_arrival",
+         "arrival_time=" + df["arrival_time"].astype(str) + " departure_time="
+         + df["departure_time"].astype(str))
+    pon = pd.to_numeric(df["persons_on_board"], errors="coerce")
+    flag(df["persons_on_board"].notna() & (pon.isna() | (pon < 0)), "bad_number",
+         "persons_on_board=" + df["persons_on_board"].astype(str))
+    # resolve each distinct port text once
+    resolved = {p: resolve(p) for p in df["port"].dropna().unique()}
+    locode = df["port"].map(lambda p: resolved.get(p)[0] if resolved.get(p) else None)
+    pname = df["port"].map(lambda p: resolved.get(p)[1] if resolved.get(p) else None)
+    flag(df["port"].notna() & locode.isna(), "unknown_port",
+         "port=" + df["port"].astype(str) + " is not in config/ports.csv")
+
+    bad = reason.notna().to_numpy()
+    quarantine = pd.DataFrame(
+        {
+            "table": "port_calls", "source_file": source.name, "source_id": source.source_id,
+            "source_line": lines[bad], "rule": reason[bad].astype(str).to_numpy(),
+            "detail": detail[bad].astype(str).to_numpy(),
+            "raw": raw_lines(data, lines[bad]),
+            "arrival_time": arrival[bad].to_numpy(),
+        }
+    )
+    ok = ~bad
+    calls = pd.DataFrame(
+        {
+            "mmsi": mmsi_num[ok].astype("Int64"),
+            "imo": imo_num[ok].astype("Int64"),
+            "name": df["name"][ok], "call_sign": df["call_sign"][ok],
+            "flag": df["flag"][ok].map(lambda v: v.upper() if isinstance(v, str) else v),
+            "port_locode": locode[ok], "port_name": pname[ok],
+            "arrival_time": arrival[ok], "departure_time": departure[ok],
+            "previous_port": df["previous_port"][ok], "next_port": df["next_port"][ok],
+            "persons_on_board": pon[ok].astype("Int32"),
+            "source_id": source.source_id, "source_line": lines[ok],
+        }
+    ).reset_index(drop=True)
+    calls["call_id"] = call_ids(calls)
+    return _Parsed(calls, quarantine, n)
+
+
+def call_ids(calls: pd.DataFrame) -> list[str]:
+    """Deterministic id per call: hash of identifiers, port and arrival time."""
+    key = (
+        calls["mmsi"].astype(str) + "|" + calls["imo"].astype(str) + "|"
+        + calls["name"].astype(str).str.upper() + "|" + calls["call_sign"].astype(str).str.upper()
+        + "|" + calls["port_locode"].astype(str) + "|"
+        + calls["arrival_time"].dt.strftime("%Y-%m-%dT%H:%M:%S")
+    )
+    return [hashlib.sha256(k.encode()).hexdigest()[:16] for k in key]
+
+
+def ingest_port_calls(
+    paths: Iterable[str | Path], lake: Lake, resolve: PortResolver
+) -> IngestSummary:
+    """Ingest port-call files; re-ingesting a file replaces its earlier rows."""
+    summaries: list[FileSummary] = []
+    parsed: list[tuple[SourceFile, _Parsed, FileSummary]] = []
+    for path in paths:
+        try:
+            sources = list(open_sources(path))
+        except UserError as exc:
+            summaries.append(FileSummary(file=Path(str(path)).name, error=str(exc)))
+            continue
+        for source in sources:
+            s = FileSummary(file=source.name, format="port_calls")
+            summaries.append(s)
+            try:
+                p = _read(source, resolve)
+            except UserError as exc:
+                s.error = str(exc)
+                continue
+            s.read = p.records
+            s.quarantined = p.quarantine["rule"].value_counts().sort_index().to_dict()
+            parsed.append((source, p, s))
+    ids = {src.source_id for src, _, _ in parsed}
+    written: dict[str, list[str]] = {}
+    frames = [p.calls.assign(_batch=i) for i, (_, p, _) in enumerate(parsed) if len(p.calls)]
+    kept_per = np.zeros(len(parsed), dtype=np.int64)
+    if frames:
+        new = pd.concat(frames, ignore_index=True)
+        for day, part in new.groupby(new["arrival_time"].dt.date, sort=True):
+            existing = lake.read_partition("port_calls", day).to_pandas()
+            existing = existing[~existing["source_id"].isin(ids)]
+            merged = pd.concat([existing.assign(_batch=-1), part], ignore_index=True)
+            merged = merged.sort_values(["source_id", "source_line"], kind="stable")
+            kept = merged[~merged.duplicated(subset=["call_id"], keep="first")]
+            for b, c in kept["_batch"].value_counts().items():
+                if b >= 0:
+                    kept_per[int(b)] += int(c)
+            lake.write_partition("port_calls", day, _to_arrow(kept, PORT_CALLS))
+            written.setdefault("port_calls", []).append(day.isoformat())
+    qframes = [p.quarantine for _, p, _ in parsed if len(p.quarantine)]
+    if qframes:
+        q = pd.concat(qframes, ignore_index=True)
+        qday = q["arrival_time"].dt.date.astype(object)
+        for day in sorted({d for d in qday if pd.notna(d)}, key=str) + (
+            [None] if qday.isna().any() else []
+        ):
+            part = q[qday.isna()] if day is None else q[qday == day]
+            existing = lake.read_partition("quarantine", day).to_pandas()
+            existing = existing[~existing["source_id"].isin(ids)]
+            merged = pd.concat([existing, part.drop(columns="arrival_time")], ignore_index=True)
+            lake.write_partition("quarantine", day, _to_arrow(merged, QUARANTINE))
+            written.setdefault("quarantine", []).append(day.isoformat() if day else "undated")
+    for i, (_, p, s) in enumerate(parsed):
+        s.accepted = s.positions = int(kept_per[i])
+        s.duplicates = s.read - s.accepted - s.quarantined_total
+        if len(p.calls):
+            s.vessels = int(p.calls[["mmsi", "imo", "name"]].astype(str).drop_duplicates().shape[0])
+            s.start = p.calls["arrival_time"].min().to_pydatetime()
+            s.end = p.calls["arrival_time"].max().to_pydatetime()
+    return IngestSummary(summaries, written)

@@ -1,0 +1,126 @@
+"""Arrow schemas of every lake table: the one source of truth for columns, types and meaning.
+
+Readers, writers, validators and tests all use these objects. Every field carries a
+``doc`` entry in its metadata so that ``vessel-risk schema TABLE`` and the README can
+print what a column means. Times are UTC and tz-aware; partitions are UTC dates.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+TS = pa.timestamp("us", tz="UTC")
+
+
+def _f(name: str, type_: pa.DataType, doc: str, nullable: bool = True) -> pa.Field:
+    return pa.field(name, type_, nullable=nullable, metadata={"doc": doc})
+
+
+POSITIONS = pa.schema(
+    [
+        _f("mmsi", pa.int64(), "Maritime Mobile Service Identity (9-digit ship MMSI, MID 201-775).", False),
+        _f("timestamp", TS, "Time the position was received (UTC).", False),
+        _f("lat", pa.float64(), "Latitude, decimal degrees WGS84, -90..90.", False),
+        _f("lon", pa.float64(), "Longitude, decimal degrees WGS84, -180..180.", False),
+        _f("sog_kn", pa.float32(), "Speed over ground in knots; null when 'not available' (102.3)."),
+        _f("cog_deg", pa.float32(), "Course over ground in degrees true, 0..<360; null when not available (360)."),
+        _f("heading_deg", pa.float32(), "True heading in degrees 0..359; null when not available (511)."),
+        _f("nav_status", pa.int8(), "AIS navigational status 0..15 (Class A only); null when unknown."),
+        _f("msg_type", pa.int8(), "AIS message type (1, 2, 3, 18, 19, 27); 0 when the source was already decoded."),
+        _f("transceiver_class", pa.string(), "'A' or 'B' transponder class when known."),
+        _f("source_id", pa.string(), "Content hash (sha256, 16 hex) of the file the row came from.", False),
+        _f("source_line", pa.int64(), "1-based line (NMEA) or data-row (CSV/Parquet) number in that file.", False),
+    ]
+)
+
+VESSEL_STATIC = pa.schema(
+    [
+        _f("mmsi", pa.int64(), "MMSI that broadcast the static report.", False),
+        _f("timestamp", TS, "Time the static report was received (UTC).", False),
+        _f("imo", pa.int64(), "IMO number (7 digits) when given; null otherwise."),
+        _f("name", pa.string(), "Vessel name as broadcast (untrusted text, '@' padding stripped)."),
+        _f("call_sign", pa.string(), "Radio call sign as broadcast (untrusted text)."),
+        _f("ship_type", pa.int16(), "AIS ship and cargo type code 0..99; null when not available."),
+        _f("length_m", pa.float32(), "Overall length in metres (bow + stern reference distances)."),
+        _f("width_m", pa.float32(), "Beam in metres (port + starboard reference distances)."),
+        _f("draught_m", pa.float32(), "Static draught in metres; null when not available."),
+        _f("destination", pa.string(), "Destination as broadcast (untrusted text)."),
+        _f("flag", pa.string(), "Flag state declared by the source (ISO 3166 alpha-2) when the source gives one."),
+        _f("msg_type", pa.int8(), "AIS message type (5, 19, 24); 0 when the source was already decoded."),
+        _f("transceiver_class", pa.string(), "'A' or 'B' transponder class when known."),
+        _f("source_id", pa.string(), "Content hash (sha256, 16 hex) of the source file.", False),
+        _f("source_line", pa.int64(), "1-based line or row number in that file.", False),
+    ]
+)
+
+PORT_CALLS = pa.schema(
+    [
+        _f("call_id", pa.string(), "Deterministic id: hash of vessel identifiers, port and arrival time.", False),
+        _f("mmsi", pa.int64(), "MMSI as recorded by the port authority, when given."),
+        _f("imo", pa.int64(), "IMO number as recorded, when given."),
+        _f("name", pa.string(), "Vessel name as recorded."),
+        _f("call_sign", pa.string(), "Call sign as recorded."),
+        _f("flag", pa.string(), "Flag state as recorded (ISO 3166 alpha-2)."),
+        _f("port_locode", pa.string(), "UN/LOCODE of the port, resolved against config/ports.", False),
+        _f("port_name", pa.string(), "Port name from the configured port list.", False),
+        _f("arrival_time", TS, "Arrival time (UTC); the partition date is its UTC date.", False),
+        _f("departure_time", TS, "Departure time (UTC); null while the vessel is still in port."),
+        _f("previous_port", pa.string(), "Previous port of call as recorded (LOCODE or name)."),
+        _f("next_port", pa.string(), "Next port of call as recorded (LOCODE or name)."),
+        _f("persons_on_board", pa.int32(), "Persons on board (crew + passengers) when recorded."),
+        _f("source_id", pa.string(), "Content hash (sha256, 16 hex) of the source file.", False),
+        _f("source_line", pa.int64(), "1-based data-row number in that file.", False),
+    ]
+)
+
+QUARANTINE = pa.schema(
+    [
+        _f("table", pa.string(), "Lake table the row was meant for (positions, vessel_static, port_calls) or 'nmea'.", False),
+        _f("source_file", pa.string(), "File name the row came from.", False),
+        _f("source_id", pa.string(), "Content hash (sha256, 16 hex) of that file.", False),
+        _f("source_line", pa.int64(), "1-based line or data-row number in that file.", False),
+        _f("rule", pa.string(), "Name of the validation rule that rejected the row (see pipeline.ingest.rules).", False),
+        _f("detail", pa.string(), "Human-readable detail: the field and the offending value."),
+        _f("raw", pa.string(), "The raw line or row as received (truncated to 2000 characters).", False),
+    ]
+)
+
+TABLES: dict[str, pa.Schema] = {
+    "positions": POSITIONS,
+    "vessel_static": VESSEL_STATIC,
+    "port_calls": PORT_CALLS,
+    "quarantine": QUARANTINE,
+}
+
+# Column on which each table is partitioned by UTC date.
+PARTITION_TIME_COLUMN: dict[str, str] = {
+    "positions": "timestamp",
+    "vessel_static": "timestamp",
+    "port_calls": "arrival_time",
+}
+
+# Keys that make a row an exact duplicate (removed and counted at ingest).
+DEDUP_KEYS: dict[str, list[str]] = {
+    "positions": ["mmsi", "timestamp", "lat", "lon"],
+    "vessel_static": [
+        "mmsi", "timestamp", "imo", "name", "call_sign", "ship_type",
+        "length_m", "width_m", "draught_m", "destination",
+    ],
+    "port_calls": ["call_id"],
+}
+
+# Sort order that makes a partition's content independent of the order files arrived in.
+SORT_KEYS: dict[str, list[str]] = {
+    "positions": ["mmsi", "timestamp", "lat", "lon", "source_id", "source_line"],
+    "vessel_static": ["mmsi", "timestamp", "source_id", "source_line"],
+    "port_calls": ["arrival_time", "port_locode", "call_id", "source_id", "source_line"],
+    "quarantine": ["source_id", "source_line", "rule"],
+}
+
+
+def describe(table: str) -> list[tuple[str, str, str]]:
+    """(column, arrow type, documentation) for every column of a lake table."""
+    schema = TABLES[table]
+    return [
+        (f.name, str(f.type), (f.metadata or {}).get(b"doc", b"").decode()) for f in schema
+    ]
