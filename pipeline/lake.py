@@ -68,15 +68,18 @@ class Lake:
                     out.append(date.fromisoformat(value))
         return sorted(out)
 
-    def write_partition(self, table: str, day: date | None, data: pa.Table) -> str:
+    def write_partition(
+        self, table: str, day: date | None, data: pa.Table, presorted: bool = False
+    ) -> str:
         """Replace one partition atomically with ``data`` (conformed to the table schema).
 
-        An empty table removes the partition: the day then has no rows, as the input says.
+        Rows are sorted by the table's sort keys unless the caller already did
+        (``presorted``). An empty table removes the partition: the day then has no rows.
         """
         schema = TABLES[table]
         data = conform(data, schema)
         keys = [k for k in SORT_KEYS.get(table, []) if k in data.column_names]
-        if keys and data.num_rows:
+        if keys and data.num_rows and not presorted:
             data = data.sort_by([(k, "ascending") for k in keys])
         final = self.partition_path(table, day)
         if data.num_rows == 0:

@@ -29,10 +29,11 @@ from pipeline.ingest.csv_ais import (
     static_rows,
 )
 from pipeline.ingest.decoded import Decoded
+from pipeline.ingest.merge import merge_into_lake
 from pipeline.ingest.parquet_ais import read_parquet
 from pipeline.ingest.sources import MAGIC_PARQUET, SourceFile, looks_like_nmea, open_sources
 from pipeline.lake import Lake
-from pipeline.schemas import DEDUP_KEYS, POSITIONS, QUARANTINE, VESSEL_STATIC
+from pipeline.schemas import POSITIONS, QUARANTINE, VESSEL_STATIC
 
 MAX_RAW_CHARS = 2000
 
@@ -196,23 +197,18 @@ def validate(
                               decoded.rejects, decoded.rejects["raw"].tolist())
         )
 
-    def check(frame: pd.DataFrame, table: str, with_position: bool) -> pd.DataFrame:
+    def check(frame: pd.DataFrame | None, table: str, with_position: bool) -> pd.DataFrame:
         if frame is None or frame.empty:
-            return frame
+            return pd.DataFrame({"mmsi": pd.Series([], dtype="int64")})
         frame = frame.reset_index(drop=True)
         ts = frame["timestamp"]
-        reasons = [
-            rules.mmsi_reason(frame["mmsi"]),
-        ]
+        reasons = [rules.mmsi_reason(frame["mmsi"])]
         if with_position:
             reasons.append(rules.position_reason(frame["lat"], frame["lon"]))
-        no_ts = pd.Series(np.where(ts.isna(), "no_timestamp", None), index=frame.index)
-        late = pd.Series(
-            np.where(rules.timestamp_after_span(ts, tolerance_h), "timestamp_after_file_span",
-                     None),
-            index=frame.index,
-        )
-        reason = rules.first_reason(*reasons, no_ts, late)
+        reasons.append(rules.label(ts.isna().to_numpy(), "no_timestamp", frame.index))
+        late = rules.timestamp_after_span(ts, tolerance_h).to_numpy()
+        reasons.append(rules.label(late, "timestamp_after_file_span", frame.index))
+        reason = rules.first_reason(*reasons)
         split = rules.split_by_reason(frame, reason, _detail)
         if len(split.rejected):
             rej = split.rejected
@@ -232,7 +228,6 @@ def validate(
         static = static_rows(positions)
     else:
         static = check(decoded.static, "vessel_static", False)
-        static = static if static is not None else pd.DataFrame(columns=["mmsi"])
         static = static.assign(source_id=source.source_id)
     q = pd.concat(quarantine, ignore_index=True) if quarantine else _quarantine_frame(
         source, "positions", pd.DataFrame({"source_line": [], "rule": [], "detail": []}), []
@@ -244,7 +239,8 @@ def _home_date(positions: pd.DataFrame, default_date: date | None) -> date | Non
     """The day a file's undated quarantine rows are filed under: its most common day."""
     if len(positions):
         days = positions["timestamp"].dt.date.value_counts()
-        return days.sort_index().idxmax()  # type: ignore[no-any-return]
+        top: date = days.sort_index().idxmax()
+        return top
     return default_date
 
 
@@ -280,7 +276,7 @@ def ingest_ais(
             summary.format = decoded.layout
             summary.read = decoded.records
             summary.other_types = sum(decoded.other_types.values())
-            summary.quarantined = quarantine["rule"].value_counts().sort_index().to_dict()
+            summary.quarantined = rules.count_by_rule(quarantine)
             batches.append(
                 _Batch(summary, source, positions, static, quarantine,
                        _home_date(positions, default_date))
@@ -309,72 +305,35 @@ def _merge_into_lake(lake: Lake, batches: list[_Batch]) -> dict[str, list[str]]:
         ("positions", POSITIONS, "positions"),
         ("vessel_static", VESSEL_STATIC, "static"),
     ):
-        frames = [getattr(b, attr) for b in batches]
-        if not any(len(f) for f in frames):
-            continue
-        new = pd.concat(
-            [f.assign(_batch=i) for i, f in enumerate(frames) if len(f)], ignore_index=True
-        )
-        new = new[[c for c in (*schema.names, "_batch") if c in new.columns]]
-        days = new["timestamp"].dt.date
-        dups_per_batch = np.zeros(len(batches), dtype=np.int64)
-        for day, part in new.groupby(days, sort=True):
-            existing = lake.read_partition(table, day).to_pandas()
-            existing = existing[~existing["source_id"].isin(ids)]
-            merged = pd.concat([existing.assign(_batch=-1), part], ignore_index=True)
-            keys = DEDUP_KEYS[table]
-            # counting: a row is a duplicate when the lake or an earlier file already had it
-            arrival = merged.sort_values(["_batch", "source_line"], kind="stable")
-            late = arrival["_batch"][arrival.duplicated(subset=keys, keep="first")]
-            for b, c in late.value_counts().items():
-                if b >= 0:
-                    dups_per_batch[int(b)] += int(c)
-            # content: the copy with the smallest (source_id, source_line) wins, whatever the
-            # order of arrival, so a day's partition does not depend on it
-            merged = merged.sort_values(["source_id", "source_line"], kind="stable")
-            kept = merged[~merged.duplicated(subset=keys, keep="first")]
-            lake.write_partition(table, day, _to_arrow(kept.drop(columns="_batch"), schema))
-            written.setdefault(table, []).append(day.isoformat())
+        frames = [_to_arrow(getattr(b, attr), schema) for b in batches]
+        result = merge_into_lake(lake, table, frames, ids, "timestamp")
+        if result.days:
+            written[table] = result.days
         for i, b in enumerate(batches):
-            getattr(b, attr).attrs["duplicates"] = int(dups_per_batch[i])
-    _merge_quarantine(lake, batches, ids, written)
+            getattr(b, attr).attrs["duplicates"] = int(result.duplicates[i])
+    quarantine = []
+    homes = []
+    for b in batches:
+        q = b.quarantine
+        ts = pd.to_datetime(q["timestamp"], utc=True)
+        # a row whose own time is bogus is filed under the file's day, not its claimed day
+        trusted = (ts.notna() & (q["rule"] != "timestamp_after_file_span")).to_numpy()
+        for sel, home in ((trusted, "row"), (~trusted, b.home_date)):
+            part = q[sel]
+            if home == "row":
+                for d, sub in part.groupby(ts[sel].dt.date, sort=True):
+                    quarantine.append(_to_arrow(sub, QUARANTINE))
+                    homes.append(d)
+            elif len(part):
+                quarantine.append(_to_arrow(part, QUARANTINE))
+                homes.append(home)
+    result = merge_into_lake(lake, "quarantine", quarantine, ids, None, homes)
+    if result.days:
+        written["quarantine"] = result.days
     return written
 
 
-def _merge_quarantine(
-    lake: Lake, batches: list[_Batch], ids: set[str], written: dict[str, list[str]]
-) -> None:
-    frames = []
-    for b in batches:
-        q = b.quarantine
-        if not len(q):
-            continue
-        ts = pd.to_datetime(q["timestamp"], utc=True)
-        # a row whose own time is bogus is filed under the file's day, not its claimed day
-        trusted = ts.notna() & (q["rule"] != "timestamp_after_file_span")
-        day = ts.dt.date.astype(object).where(trusted, b.home_date)
-        frames.append(q.assign(_day=day))
-    if not frames:
-        return
-    allq = pd.concat(frames, ignore_index=True)
-    allq["_day"] = allq["_day"].astype(object)
-    for day, part in allq.groupby(allq["_day"].map(lambda d: d.isoformat() if d else ""),
-                                  sort=True):
-        d = date.fromisoformat(day) if day else None
-        existing = lake.read_partition("quarantine", d).to_pandas()
-        existing = existing[~existing["source_id"].isin(ids)]
-        merged = pd.concat([existing, part.drop(columns=["_day", "timestamp"])],
-                           ignore_index=True)
-        lake.write_partition("quarantine", d, _to_arrow(merged, QUARANTINE))
-        written.setdefault("quarantine", []).append(day or "undated")
-
-
 def _to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
-    cols = {}
-    for f in schema:
-        if f.name in frame.columns:
-            s = frame[f.name]
-            if pa.types.is_string(f.type):
-                s = s.astype(object).where(s.notna(), None)
-            cols[f.name] = pa.array(s.to_numpy(), type=f.type, from_pandas=True)
-    return pa.table(cols)
+    """The schema's columns of a frame as an Arrow table (the lake casts to the schema)."""
+    cols = [f.name for f in schema if f.name in frame.columns]
+    return pa.Table.from_pandas(frame[cols], preserve_index=False)

@@ -11,6 +11,7 @@ import hashlib
 import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from pipeline.errors import UserError
 from pipeline.ingest import rules
 from pipeline.ingest.ais import FileSummary, IngestSummary, _to_arrow
 from pipeline.ingest.csv_ais import parse_timestamps, raw_lines
+from pipeline.ingest.merge import merge_into_lake
 from pipeline.ingest.sources import SourceFile, open_sources
 from pipeline.lake import Lake
 from pipeline.schemas import PORT_CALLS, QUARANTINE
@@ -33,7 +35,7 @@ COLUMNS = [
 REQUIRED = ["port", "arrival_time"]
 
 # (locode, port name) for a port text, or None when the port is not configured
-PortResolver = Callable[[str], "tuple[str, str] | None"]
+PortResolver = Callable[[str], tuple[str, str] | None]
 
 
 @dataclass
@@ -107,9 +109,14 @@ def _read(source: SourceFile, resolve: PortResolver) -> _Parsed:
     flag(df["persons_on_board"].notna() & (pon.isna() | (pon < 0)), "bad_number",
          "persons_on_board=" + df["persons_on_board"].astype(str))
     # resolve each distinct port text once
-    resolved = {p: resolve(p) for p in df["port"].dropna().unique()}
-    locode = df["port"].map(lambda p: resolved.get(p)[0] if resolved.get(p) else None)
-    pname = df["port"].map(lambda p: resolved.get(p)[1] if resolved.get(p) else None)
+    locodes: dict[str, str] = {}
+    names: dict[str, str] = {}
+    for text in df["port"].dropna().unique():  # distinct port texts, a handful per file
+        hit = resolve(str(text))
+        if hit is not None:
+            locodes[text], names[text] = hit
+    locode = df["port"].map(locodes)
+    pname = df["port"].map(names)
     flag(df["port"].notna() & locode.isna(), "unknown_port",
          "port=" + df["port"].astype(str) + " is not in config/ports.csv")
 
@@ -120,7 +127,7 @@ def _read(source: SourceFile, resolve: PortResolver) -> _Parsed:
             "source_line": lines[bad], "rule": reason[bad].astype(str).to_numpy(),
             "detail": detail[bad].astype(str).to_numpy(),
             "raw": raw_lines(data, lines[bad]),
-            "arrival_time": arrival[bad].to_numpy(),
+            "arrival_time": arrival[bad].array,
         }
     )
     ok = ~bad
@@ -141,15 +148,20 @@ def _read(source: SourceFile, resolve: PortResolver) -> _Parsed:
     return _Parsed(calls, quarantine, n)
 
 
+def _text(values: pd.Series) -> pd.Series:
+    """Values as plain text with empty strings for nulls (for hashing)."""
+    return values.astype(object).where(values.notna(), "").astype(str)
+
+
 def call_ids(calls: pd.DataFrame) -> list[str]:
     """Deterministic id per call: hash of identifiers, port and arrival time."""
     key = (
-        calls["mmsi"].astype(str) + "|" + calls["imo"].astype(str) + "|"
-        + calls["name"].astype(str).str.upper() + "|" + calls["call_sign"].astype(str).str.upper()
-        + "|" + calls["port_locode"].astype(str) + "|"
+        _text(calls["mmsi"]) + "|" + _text(calls["imo"]) + "|"
+        + _text(calls["name"]).str.upper() + "|" + _text(calls["call_sign"]).str.upper()
+        + "|" + _text(calls["port_locode"]) + "|"
         + calls["arrival_time"].dt.strftime("%Y-%m-%dT%H:%M:%S")
     )
-    return [hashlib.sha256(k.encode()).hexdigest()[:16] for k in key]
+    return [hashlib.sha256(k.encode()).hexdigest()[:16] for k in key.tolist()]
 
 
 def ingest_port_calls(
@@ -173,41 +185,32 @@ def ingest_port_calls(
                 s.error = str(exc)
                 continue
             s.read = p.records
-            s.quarantined = p.quarantine["rule"].value_counts().sort_index().to_dict()
+            s.quarantined = rules.count_by_rule(p.quarantine)
             parsed.append((source, p, s))
     ids = {src.source_id for src, _, _ in parsed}
     written: dict[str, list[str]] = {}
-    frames = [p.calls.assign(_batch=i) for i, (_, p, _) in enumerate(parsed) if len(p.calls)]
-    kept_per = np.zeros(len(parsed), dtype=np.int64)
-    if frames:
-        new = pd.concat(frames, ignore_index=True)
-        for day, part in new.groupby(new["arrival_time"].dt.date, sort=True):
-            existing = lake.read_partition("port_calls", day).to_pandas()
-            existing = existing[~existing["source_id"].isin(ids)]
-            merged = pd.concat([existing.assign(_batch=-1), part], ignore_index=True)
-            merged = merged.sort_values(["source_id", "source_line"], kind="stable")
-            kept = merged[~merged.duplicated(subset=["call_id"], keep="first")]
-            for b, c in kept["_batch"].value_counts().items():
-                if b >= 0:
-                    kept_per[int(b)] += int(c)
-            lake.write_partition("port_calls", day, _to_arrow(kept, PORT_CALLS))
-            written.setdefault("port_calls", []).append(day.isoformat())
-    qframes = [p.quarantine for _, p, _ in parsed if len(p.quarantine)]
-    if qframes:
-        q = pd.concat(qframes, ignore_index=True)
-        qday = q["arrival_time"].dt.date.astype(object)
-        for day in sorted({d for d in qday if pd.notna(d)}, key=str) + (
-            [None] if qday.isna().any() else []
-        ):
-            part = q[qday.isna()] if day is None else q[qday == day]
-            existing = lake.read_partition("quarantine", day).to_pandas()
-            existing = existing[~existing["source_id"].isin(ids)]
-            merged = pd.concat([existing, part.drop(columns="arrival_time")], ignore_index=True)
-            lake.write_partition("quarantine", day, _to_arrow(merged, QUARANTINE))
-            written.setdefault("quarantine", []).append(day.isoformat() if day else "undated")
+    result = merge_into_lake(
+        lake, "port_calls", [_to_arrow(p.calls, PORT_CALLS) for _, p, _ in parsed], ids,
+        "arrival_time",
+    )
+    if result.days:
+        written["port_calls"] = result.days
+    # quarantine rows are filed under their arrival day, or the file's first arrival day
+    qtables: list[pa.Table] = []
+    qdays: list[date | None] = []
+    for _, p, _ in parsed:
+        q = p.quarantine
+        home = p.calls["arrival_time"].min().date() if len(p.calls) else None
+        day = q["arrival_time"].dt.date.astype(object).where(q["arrival_time"].notna(), home)
+        for d in pd.unique(day):
+            qtables.append(_to_arrow(q[(day == d).to_numpy()], QUARANTINE))
+            qdays.append(d)
+    qresult = merge_into_lake(lake, "quarantine", qtables, ids, None, qdays)
+    if qresult.days:
+        written["quarantine"] = qresult.days
     for i, (_, p, s) in enumerate(parsed):
-        s.accepted = s.positions = int(kept_per[i])
-        s.duplicates = s.read - s.accepted - s.quarantined_total
+        s.duplicates = int(result.duplicates[i])
+        s.accepted = s.positions = len(p.calls) - s.duplicates
         if len(p.calls):
             s.vessels = int(p.calls[["mmsi", "imo", "name"]].astype(str).drop_duplicates().shape[0])
             s.start = p.calls["arrival_time"].min().to_pydatetime()

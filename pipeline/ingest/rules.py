@@ -110,6 +110,19 @@ def null_unavailable(
     return out
 
 
+def label(mask: np.ndarray, rule: str, index: pd.Index) -> pd.Series:
+    """A per-row rule column: ``rule`` where ``mask`` holds, None elsewhere."""
+    out = np.full(len(mask), None, dtype=object)
+    out[mask] = rule
+    return pd.Series(out, index=index)
+
+
+def count_by_rule(quarantine: pd.DataFrame) -> dict[str, int]:
+    """Quarantined rows per rule name, for run summaries."""
+    counts = quarantine["rule"].value_counts().sort_index()
+    return {str(k): int(v) for k, v in counts.items()}
+
+
 def first_reason(*reasons: pd.Series) -> pd.Series:
     """Combine per-rule results: the first non-null rule name per row wins."""
     result = reasons[0].copy()

@@ -1,0 +1,69 @@
+"""Decoded-CSV ingest speed: ingest + validation + lake write against pyarrow's plain read_csv.
+
+Builds a MarineCadastre-layout CSV of N rows by tiling the real NOAA slice shipped in
+tests/data (MMSIs and times shifted so rows stay distinct), then times
+``pyarrow.csv.read_csv`` alone and the whole ``ingest_ais`` on the same file.
+Target (issue 2): ingest ≤ 3 × read_csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from pipeline.ingest.ais import ingest_ais
+from pipeline.lake import Lake
+
+SLICE = Path(__file__).resolve().parent.parent / "tests/data/ais/noaa_marinecadastre_2022-01-03_slice.csv"
+
+
+def build_csv(rows: int, out: Path) -> None:
+    base = pd.read_csv(SLICE, dtype=str, keep_default_na=False)
+    reps = -(-rows // len(base))
+    frame = pd.concat([base] * reps, ignore_index=True).iloc[:rows]
+    k = np.repeat(np.arange(reps), len(base))[:rows]
+    mmsi = pd.to_numeric(frame["MMSI"], errors="coerce").fillna(0).astype(np.int64)
+    valid = (mmsi >= 201_000_000) & (mmsi <= 775_999_999)
+    frame["MMSI"] = np.where(valid, (mmsi + k * 7) % 1000 + (mmsi // 1000) * 1000, mmsi).astype(str)
+    ts = pd.to_datetime(frame["BaseDateTime"]) + pd.to_timedelta(k % 60, unit="s")
+    frame["BaseDateTime"] = ts.dt.strftime("%Y-%m-%dT%H:%M:%S")
+    frame.to_csv(out, index=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=2_000_000, help="rows in the generated CSV")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "AIS_2022_01_03.csv"
+        build_csv(args.rows, path)
+        size_mb = path.stat().st_size / 1e6
+        t0 = time.perf_counter()
+        table = pacsv.read_csv(path)
+        t_read = time.perf_counter() - t0
+        assert isinstance(table, pa.Table)
+        del table
+        lake = Lake(Path(tmp) / "lake")
+        t0 = time.perf_counter()
+        summary = ingest_ais([path], lake)
+        t_ingest = time.perf_counter() - t0
+        f = summary.files[0]
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"rows={f.read:,} file={size_mb:.0f} MB accepted={f.accepted:,} "
+              f"quarantined={f.quarantined_total:,} duplicates={f.duplicates:,}")
+        print(f"pyarrow read_csv: {t_read:.2f} s")
+        print(f"ingest_ais (read+validate+write): {t_ingest:.2f} s  "
+              f"({f.read / t_ingest:,.0f} rows/s)  ratio {t_ingest / t_read:.2f}x (target <= 3x)")
+        print(f"peak RSS {peak:,.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,870 @@
+"""The validated settings object: ``config/settings.yaml`` + reference files + environment.
+
+Everything a Port Intelligence Unit tunes lives in the config directory, so a new region or a
+new departure point is a config edit, never a code change. Bad configuration fails at load time
+with one ``ConfigError`` that names the file, the field and the problem, so the person who
+edited it can fix it without reading code.
+
+Adding a section for a new stage (events, features, scoring, alerts ...): write a pydantic
+sub-model deriving from ``Section`` and add it as a field of ``StageSections``; it is then read
+from settings.yaml, overridable from the environment and exposed as ``settings.<section>``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+import shapely
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from shapely.geometry.base import BaseGeometry
+
+from pipeline.geo import DistanceIndex, buffer_point_km, build_distance_index
+
+ENV_CONFIG_DIR = "VESSEL_RISK_CONFIG"
+ENV_HOME = "VESSEL_RISK_HOME"
+ENV_DB_URL = "VESSEL_RISK_DB_URL"
+ENV_PREFIX = "VESSEL_RISK__"
+SETTINGS_FILE = "settings.yaml"
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+SQLITE_FILE = "vessel_risk.db"
+
+LOCODE_RE = re.compile(r"^[A-Z]{2}[A-Z2-9]{3}$")
+ZoneRole = Literal["departure", "holding_area", "destination", "landing"]
+ZONE_ROLES: tuple[str, ...] = get_args(ZoneRole)
+
+
+class ConfigError(Exception):
+    """Configuration is missing or invalid; the message says which file, which field, why."""
+
+
+# --------------------------------------------------------------------------- settings.yaml
+
+
+class Section(BaseModel):
+    """Base of every settings section: unknown keys are errors so that typos are caught."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WorkspaceSettings(Section):
+    """Root of landing/, lake/, reports/ and the embedded database."""
+
+    home: Path = Path("./var")
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.home / "landing"
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+
+class DatabaseSettings(Section):
+    """SQLAlchemy URL; null in the file means a SQLite file in the workspace (filled on load)."""
+
+    url: str | None = None
+
+
+def _check_tz(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA time zone {value!r}") from exc
+    return value
+
+
+class CsvMapping(Section):
+    """Column layout of a decoded-CSV export: lake column -> the export's column name."""
+
+    mmsi: str
+    timestamp: str
+    lat: str
+    lon: str
+    sog_kn: str | None = None
+    cog_deg: str | None = None
+    heading_deg: str | None = None
+    name: str | None = None
+    imo: str | None = None
+    call_sign: str | None = None
+    ship_type: str | None = None
+    length_m: str | None = None
+    width_m: str | None = None
+    draught_m: str | None = None
+    destination: str | None = None
+    nav_status: str | None = None
+    transceiver_class: str | None = None
+    timestamp_format: str | None = None
+    timestamp_tz: str = "UTC"
+
+    @field_validator("timestamp_tz")
+    @classmethod
+    def _valid_tz(cls, v: str) -> str:
+        return _check_tz(v)
+
+    def columns(self) -> dict[str, str]:
+        """Lake column -> source column, for the columns this export has."""
+        meta = {"timestamp_format", "timestamp_tz"}
+        return {k: v for k, v in self.model_dump().items() if k not in meta and v is not None}
+
+    def rename_map(self) -> dict[str, str]:
+        """Source column -> lake column (for ``DataFrame.rename``)."""
+        return {v: k for k, v in self.columns().items()}
+
+
+class IngestSettings(Section):
+    future_timestamp_tolerance_h: float = Field(default=6.0, gt=0)
+    max_raw_chars: int = Field(default=2000, ge=80)
+    csv_mappings: dict[str, CsvMapping] = Field(default_factory=dict)
+
+
+class RegionSelection(Section):
+    active: list[str] | None = None  # None = every region in the region files
+
+
+class ReferencePaths(Section):
+    """Reference files, relative to the config directory (absolute paths also work)."""
+
+    region_files: list[str] = Field(default_factory=lambda: ["regions.geojson"], min_length=1)
+    zone_files: list[str] = Field(default_factory=lambda: ["zones.geojson"])
+    ports_file: str = "ports.csv"
+    anchorages_file: str = "anchorages.csv"
+    land_file: str = "land.geojson"
+    lanes_file: str = "lanes.geojson"
+    mid_file: str = "mid.csv"
+
+
+class StageSections(Section):
+    """Sections passed to the stages unchanged. A new stage adds its sub-model here."""
+
+    workspace: WorkspaceSettings = Field(default_factory=WorkspaceSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+
+
+class SettingsFile(StageSections):
+    """The schema of settings.yaml."""
+
+    regions: RegionSelection = Field(default_factory=RegionSelection)
+    reference: ReferencePaths = Field(default_factory=ReferencePaths)
+
+
+# --------------------------------------------------------------------------- reference data
+
+
+@dataclass(frozen=True, eq=False)
+class Zone:
+    """A configured place: departure point, offshore holding area, destination or landing."""
+
+    id: str
+    region: str
+    name: str
+    country: str | None
+    role: str
+    geometry: BaseGeometry  # as configured, lon/lat: Point (+ radius_km) or (Multi)Polygon
+    radius_km: float | None
+    area: BaseGeometry  # the polygon used for membership: geodesic circle or the polygon
+    provenance: str  # the public reports (or PIU source) naming the place, verbatim
+    coord_note: str | None
+    source_file: str
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        """(lat, lon) of the point, or a point inside a drawn polygon."""
+        g = (
+            self.geometry
+            if self.geometry.geom_type == "Point"
+            else (self.geometry.representative_point())
+        )
+        return float(g.y), float(g.x)
+
+
+@dataclass(frozen=True, eq=False)
+class Region:
+    """An area of responsibility with its flag states and configured zones."""
+
+    id: str
+    name: str
+    timezone: str
+    flag_mids: list[int]
+    aor: BaseGeometry  # Polygon or MultiPolygon, lon/lat
+    countries: list[str] = field(default_factory=list)
+    description: str | None = None
+    zones: tuple[Zone, ...] = ()
+
+    def zones_by_role(self, role: str) -> list[Zone]:
+        return [z for z in self.zones if z.role == role]
+
+    @property
+    def departure_points(self) -> list[Zone]:
+        return self.zones_by_role("departure")
+
+    @property
+    def holding_areas(self) -> list[Zone]:
+        return self.zones_by_role("holding_area")
+
+    @property
+    def destinations(self) -> list[Zone]:
+        return self.zones_by_role("destination")
+
+    @property
+    def landings(self) -> list[Zone]:
+        return self.zones_by_role("landing")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class Port:
+    locode: str | None
+    name: str
+    country: str
+    lat: float
+    lon: float
+    harbor_size: str | None = None
+
+
+class _RegionProps(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str = Field(min_length=1)
+    timezone: str
+    flag_mids: list[int] = Field(min_length=1)
+    countries: list[str] = Field(default_factory=list)
+    description: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_tz(cls, v: str) -> str:
+        return _check_tz(v)
+
+    @field_validator("flag_mids")
+    @classmethod
+    def _mids(cls, v: list[int]) -> list[int]:
+        bad = [m for m in v if not 201 <= m <= 775]
+        if bad:
+            raise ValueError(f"MIDs must be within 201..775, got {bad}")
+        return v
+
+
+class _ZoneProps(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str = Field(min_length=1)
+    region: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    country: str | None = None
+    role: ZoneRole
+    radius_km: float | None = Field(default=None, gt=0, le=500)
+    coord_note: str | None = None
+    source: str = Field(min_length=1)
+
+
+# --------------------------------------------------------------------------- the settings object
+
+
+class Settings(StageSections):
+    """Validated settings plus the reference data of the active regions.
+
+    The stage sections (workspace, database, ingest, ...) come from ``StageSections``; land and
+    lanes are loaded on first use because only some stages need them.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    config_dir: Path
+    reference: ReferencePaths
+    active_regions: tuple[str, ...]
+    regions: dict[str, Region]
+    ports: pd.DataFrame
+    anchorages: pd.DataFrame
+    mid_table: dict[int, tuple[str, str | None]]
+    port_by_locode: dict[str, Port]
+
+    _cache: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    # -- zones -------------------------------------------------------------------------------
+    @property
+    def zones(self) -> list[Zone]:
+        """Every zone of the active regions."""
+        return [z for r in self.regions.values() for z in r.zones]
+
+    def zone(self, zone_id: str) -> Zone | None:
+        return next((z for z in self.zones if z.id == zone_id), None)
+
+    # -- ports -------------------------------------------------------------------------------
+    def resolve_port(self, text: str | None) -> Port | None:
+        """Port for a UN/LOCODE ('IDCXP', 'ID CXP', case-insensitive) or an exact port name.
+
+        Names are matched case-insensitively against the main and alternate names; a name shared
+        by several ports is ambiguous and gives None (use the LOCODE).
+        """
+        if text is None:
+            return None
+        key = " ".join(str(text).split())
+        if not key:
+            return None
+        code = key.replace(" ", "").upper()
+        if code in self.port_by_locode:
+            return self.port_by_locode[code]
+        by_name: dict[str, Port | None] = self._cache.get("ports_by_name") or {}
+        if "ports_by_name" not in self._cache:
+            by_name = _ports_by_name(self.ports)
+            self._cache["ports_by_name"] = by_name
+        return by_name.get(key.casefold())
+
+    def resolve_port_call(self, text: str) -> tuple[str, str] | None:
+        """(locode, port name) for port-call ingest; None when unknown or without a LOCODE
+        (the port_calls table needs a LOCODE)."""
+        port = self.resolve_port(text)
+        return (port.locode, port.name) if port is not None and port.locode else None
+
+    # -- lazily loaded geometry ----------------------------------------------------------------
+    def land(self) -> BaseGeometry:
+        """Land polygons (dissolved, lon/lat), loaded on first call and cached."""
+        if "land" not in self._cache:
+            path = self._ref_path(self.reference.land_file)
+            geoms = [g for _, g, _ in _read_features(path)]
+            land = shapely.union_all(geoms)
+            shapely.prepare(land)
+            self._cache["land"] = land
+        cached: BaseGeometry = self._cache["land"]
+        return cached
+
+    def land_index(self) -> DistanceIndex:
+        """Distance index over the land boundary, for fast distance-to-shore queries."""
+        if "land_index" not in self._cache:
+            self._cache["land_index"] = build_distance_index(self.land())
+        index: DistanceIndex = self._cache["land_index"]
+        return index
+
+    def lanes(self) -> Any:
+        """Shipping lanes as a GeoDataFrame (EPSG:4326), loaded on first call."""
+        if "lanes" not in self._cache:
+            import geopandas as gpd
+
+            path = self._ref_path(self.reference.lanes_file)
+            rows = [{**props, "geometry": g} for _, g, props in _read_features(path)]
+            self._cache["lanes"] = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
+        return self._cache["lanes"]
+
+    def flag_of_mmsi(self, mmsi: int) -> tuple[str, str | None] | None:
+        """(country, iso2) of an MMSI's MID, or None when the MID is not allocated."""
+        return (
+            self.mid_table.get(int(mmsi) // 1_000_000)
+            if 100_000_000 <= mmsi <= 999_999_999
+            else None
+        )
+
+    def _ref_path(self, name: str) -> Path:
+        return self.config_dir / name
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_settings(
+    config_dir: Path | str | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Load and validate the configuration; raise ``ConfigError`` on any problem.
+
+    ``config_dir`` defaults to ``$VESSEL_RISK_CONFIG``, else the repository's ``config/``.
+    ``env`` defaults to ``os.environ`` (pass a dict in tests).
+    """
+    env = os.environ if env is None else env
+    cdir = Path(config_dir or env.get(ENV_CONFIG_DIR) or DEFAULT_CONFIG_DIR).expanduser()
+    if not cdir.is_dir():
+        raise ConfigError(f"{_disp(cdir)}: config directory not found")
+    cdir = cdir.resolve()
+    spath = cdir / SETTINGS_FILE
+    raw = _read_yaml(spath)
+    from_env = _apply_env(raw, env)
+    try:
+        sf = SettingsFile.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(spath, exc, SettingsFile, from_env)) from None
+
+    home = sf.workspace.home.expanduser()
+    home = home if home.is_absolute() else (Path.cwd() / home)
+    workspace = sf.workspace.model_copy(update={"home": home})
+    db_url = sf.database.url or f"sqlite:///{home / SQLITE_FILE}"
+    database = sf.database.model_copy(update={"url": db_url})
+
+    ref = sf.reference
+    for fld in ("ports_file", "anchorages_file", "land_file", "lanes_file", "mid_file"):
+        _require_file(spath, f"reference.{fld}", cdir / getattr(ref, fld))
+    for fld in ("region_files", "zone_files"):
+        for i, name in enumerate(getattr(ref, fld)):
+            _require_file(spath, f"reference.{fld}[{i}]", cdir / name)
+
+    all_regions = _load_regions([cdir / n for n in ref.region_files])
+    if sf.regions.active is None:
+        active = tuple(all_regions)
+    else:
+        unknown = [r for r in sf.regions.active if r not in all_regions]
+        if unknown:
+            raise ConfigError(
+                f"{_disp(spath)}: regions.active names unknown region(s) {unknown}; "
+                f"known: {sorted(all_regions)}"
+            )
+        active = tuple(dict.fromkeys(sf.regions.active))
+    zones = _load_zones([cdir / n for n in ref.zone_files], all_regions)
+    regions = {
+        rid: _with_zones(all_regions[rid], [z for z in zones if z.region == rid]) for rid in active
+    }
+    ports = _load_ports(cdir / ref.ports_file)
+    anchorages = _load_anchorages(cdir / ref.anchorages_file)
+    mid_table = _load_mid(cdir / ref.mid_file)
+    port_by_locode: dict[str, Port] = {}
+    for r in ports.itertuples(index=False):
+        if r.locode:
+            port_by_locode.setdefault(str(r.locode), _port(r))
+    sections = {name: getattr(sf, name) for name in StageSections.model_fields}
+    sections.update(workspace=workspace, database=database)
+    # model_construct: every part is validated above, and re-validating would copy the
+    # shapely/pandas objects for nothing.
+    return Settings.model_construct(
+        **sections,
+        config_dir=cdir,
+        reference=ref,
+        active_regions=active,
+        regions=regions,
+        ports=ports,
+        anchorages=anchorages,
+        mid_table=mid_table,
+        port_by_locode=port_by_locode,
+    )
+
+
+def _disp(path: Path) -> str:
+    """Path as the user will recognise it: relative to the working directory when possible."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _require_file(settings_path: Path, field_name: str, path: Path) -> None:
+    if not path.is_file():
+        raise ConfigError(f"{_disp(settings_path)}: {field_name}: file not found: {_disp(path)}")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{_disp(path)}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{_disp(path)}: not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{_disp(path)}: top level must be a mapping of sections")
+    return data
+
+
+def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> dict[tuple[str, ...], str]:
+    """Apply environment overrides to the raw settings; return {dotted path: variable}."""
+    applied: dict[tuple[str, ...], str] = {}
+    for var in sorted(env):
+        if not var.startswith(ENV_PREFIX):
+            continue
+        path = tuple(p.lower() for p in var[len(ENV_PREFIX) :].split("__"))
+        if not all(path):
+            raise ConfigError(
+                f"environment {var}: malformed name (use VESSEL_RISK__SECTION__FIELD)"
+            )
+        _set_path(raw, path, _parse_env_value(env[var]), var)
+        applied[path] = var
+    if env.get(ENV_HOME):
+        _set_path(raw, ("workspace", "home"), env[ENV_HOME], ENV_HOME)
+        applied[("workspace", "home")] = ENV_HOME
+    if env.get(ENV_DB_URL):
+        _set_path(raw, ("database", "url"), env[ENV_DB_URL], ENV_DB_URL)
+        applied[("database", "url")] = ENV_DB_URL
+    return applied
+
+
+def _parse_env_value(value: str) -> Any:
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+
+
+def _set_path(raw: dict[str, Any], path: tuple[str, ...], value: Any, var: str) -> None:
+    node = raw
+    for part in path[:-1]:
+        nxt = node.setdefault(part, {})
+        if nxt is None:
+            nxt = node[part] = {}
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"environment {var}: {part!r} is not a section")
+        node = nxt
+    node[path[-1]] = value
+
+
+# --------------------------------------------------------------------------- error messages
+
+
+def _loc_str(loc: Sequence[int | str]) -> str:
+    out = ""
+    for p in loc:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def _allowed_keys(model: type[BaseModel], loc: Sequence[int | str]) -> list[str] | None:
+    """Field names of the model that holds ``loc[-1]``, to suggest the right spelling."""
+    cur: Any = model
+    for p in loc[:-1]:
+        if isinstance(cur, type) and issubclass(cur, BaseModel):
+            f = cur.model_fields.get(str(p))
+            if f is None:
+                return None
+            cur = f.annotation
+        elif get_origin(cur) is dict:
+            cur = get_args(cur)[1]
+        elif get_origin(cur) is list:
+            cur = get_args(cur)[0]
+        else:
+            args = [a for a in get_args(cur) if a is not type(None)]
+            if len(args) == 1 and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+                cur = args[0].model_fields.get(str(p))
+                cur = cur.annotation if cur else None
+            else:
+                return None
+    if isinstance(cur, type) and issubclass(cur, BaseModel):
+        return list(cur.model_fields)
+    args = [a for a in get_args(cur) if isinstance(a, type) and issubclass(a, BaseModel)]
+    return list(args[0].model_fields) if args else None
+
+
+def _problem(err: Mapping[str, Any], model: type[BaseModel] | None) -> str:
+    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    loc = err["loc"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(model, loc) if model else None
+        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+        return f"is not a known setting{hint}"
+    if kind == "missing":
+        return "is required"
+    ops = {
+        "greater_than": ">",
+        "greater_than_equal": ">=",
+        "less_than": "<",
+        "less_than_equal": "<=",
+    }
+    if kind in ops:
+        bound = next(iter(ctx.values()))
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)  # "> 0", not "> 0.0"
+        return f"must be {ops[kind]} {bound}, got {value!r}"
+    msg = str(err["msg"])
+    msg = re.sub(r"^Value error, ", "", msg)
+    msg = re.sub(r"^Input should be ", "must be ", msg)
+    if kind == "value_error":
+        return msg
+    return f"{msg}, got {value!r}"
+
+
+def _format_validation(
+    path: Path,
+    exc: ValidationError,
+    model: type[BaseModel] | None = None,
+    from_env: Mapping[tuple[str, ...], str] | None = None,
+    prefix: str = "",
+) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        text = f"{_loc_str(loc)} {_problem(err, model)}" if loc else _problem(err, model)
+        for p, var in (from_env or {}).items():
+            if tuple(str(x).lower() for x in loc[: len(p)]) == p:
+                text += f" (set by environment {var})"
+        parts.append(text)
+    return f"{_disp(path)}: {prefix}" + "; ".join(parts)
+
+
+# --------------------------------------------------------------------------- GeoJSON
+
+
+def _read_features(path: Path) -> list[tuple[str, BaseGeometry, dict[str, Any]]]:
+    """(label, geometry, properties) per feature; label is 'feature i (id ...)' for messages."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{_disp(path)}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{_disp(path)}: not valid GeoJSON: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
+        raise ConfigError(f"{_disp(path)}: not a GeoJSON FeatureCollection")
+    feats = doc.get("features")
+    if not isinstance(feats, list):
+        raise ConfigError(f"{_disp(path)}: 'features' must be a list")
+    out = []
+    for i, feat in enumerate(feats):
+        props = feat.get("properties") if isinstance(feat, dict) else None
+        props = props if isinstance(props, dict) else {}
+        label = f"feature {i}" + (f" (id {props['id']!r})" if props.get("id") else "")
+        gj = feat.get("geometry") if isinstance(feat, dict) else None
+        if not isinstance(feat, dict) or feat.get("type") != "Feature":
+            raise ConfigError(f"{_disp(path)}: {label}: not a GeoJSON Feature")
+        if not gj:
+            raise ConfigError(f"{_disp(path)}: {label}: geometry is missing")
+        try:
+            geom = shapely.from_geojson(json.dumps(gj))
+        except (shapely.errors.GEOSException, ValueError, TypeError) as exc:
+            raise ConfigError(f"{_disp(path)}: {label}: invalid geometry: {exc}") from None
+        if geom is None or geom.is_empty:
+            raise ConfigError(f"{_disp(path)}: {label}: geometry is empty")
+        xy = shapely.get_coordinates(geom)
+        bad = ~(np.isfinite(xy).all(axis=1) & (np.abs(xy[:, 0]) <= 180) & (np.abs(xy[:, 1]) <= 90))
+        if bad.any():
+            lon, lat = xy[bad][0]
+            raise ConfigError(
+                f"{_disp(path)}: {label}: coordinates out of range (lon must be within "
+                f"-180..180, lat within -90..90), got lon={lon}, lat={lat}"
+            )
+        if not geom.is_valid:
+            raise ConfigError(
+                f"{_disp(path)}: {label}: invalid geometry: {shapely.is_valid_reason(geom)}"
+            )
+        out.append((label, geom, props))
+    return out
+
+
+def _load_regions(paths: Iterable[Path]) -> dict[str, Region]:
+    regions: dict[str, Region] = {}
+    origin: dict[str, str] = {}
+    for path in paths:
+        for label, geom, props in _read_features(path):
+            try:
+                p = _RegionProps.model_validate(props)
+            except ValidationError as exc:
+                raise ConfigError(_format_validation(path, exc, prefix=f"{label}: ")) from None
+            if geom.geom_type not in ("Polygon", "MultiPolygon"):
+                raise ConfigError(
+                    f"{_disp(path)}: {label}: geometry must be a Polygon or MultiPolygon "
+                    f"(the area of responsibility), got {geom.geom_type}"
+                )
+            if p.id in regions:
+                raise ConfigError(
+                    f"{_disp(path)}: {label}: duplicate region id {p.id!r} "
+                    f"(already defined in {origin[p.id]})"
+                )
+            shapely.prepare(geom)
+            regions[p.id] = Region(
+                id=p.id,
+                name=p.name,
+                timezone=p.timezone,
+                flag_mids=list(p.flag_mids),
+                aor=geom,
+                countries=list(p.countries),
+                description=p.description,
+            )
+            origin[p.id] = f"{_disp(path)} {label}"
+    return regions
+
+
+def _load_zones(paths: Iterable[Path], regions: Mapping[str, Region]) -> list[Zone]:
+    zones: list[Zone] = []
+    origin: dict[str, str] = {}
+    for path in paths:
+        for label, geom, props in _read_features(path):
+            where = f"{_disp(path)}: {label}"
+            try:
+                p = _ZoneProps.model_validate(props)
+            except ValidationError as exc:
+                raise ConfigError(_format_validation(path, exc, prefix=f"{label}: ")) from None
+            if p.region not in regions:
+                raise ConfigError(
+                    f"{where}: region {p.region!r} is not defined in the region files "
+                    f"(known: {sorted(regions)})"
+                )
+            if p.id in origin:
+                raise ConfigError(f"{where}: duplicate zone id {p.id!r} (first in {origin[p.id]})")
+            if geom.geom_type == "Point":
+                if p.radius_km is None:
+                    raise ConfigError(f"{where}: radius_km is required for a Point zone")
+                area = buffer_point_km(geom.y, geom.x, p.radius_km)
+            elif geom.geom_type in ("Polygon", "MultiPolygon"):
+                if p.radius_km is not None:
+                    raise ConfigError(
+                        f"{where}: radius_km applies only to Point zones; a Polygon zone is "
+                        f"used as drawn (remove radius_km, got {p.radius_km})"
+                    )
+                area = geom
+            else:
+                raise ConfigError(
+                    f"{where}: geometry must be a Point (with radius_km) or a Polygon/"
+                    f"MultiPolygon, got {geom.geom_type}"
+                )
+            anchor = geom if geom.geom_type == "Point" else geom.representative_point()
+            if not regions[p.region].aor.intersects(anchor):
+                raise ConfigError(
+                    f"{where}: lies outside the area of responsibility of region {p.region!r} "
+                    f"(lon={anchor.x:.4f}, lat={anchor.y:.4f}; swapped lat/lon?)"
+                )
+            shapely.prepare(area)
+            zones.append(
+                Zone(
+                    id=p.id,
+                    region=p.region,
+                    name=p.name,
+                    country=p.country,
+                    role=p.role,
+                    geometry=geom,
+                    radius_km=p.radius_km,
+                    area=area,
+                    provenance=p.source,
+                    coord_note=p.coord_note,
+                    source_file=_disp(path),
+                )
+            )
+            origin[p.id] = f"{_disp(path)} {label}"
+    return zones
+
+
+def _with_zones(region: Region, zones: list[Zone]) -> Region:
+    return Region(
+        id=region.id,
+        name=region.name,
+        timezone=region.timezone,
+        flag_mids=region.flag_mids,
+        aor=region.aor,
+        countries=region.countries,
+        description=region.description,
+        zones=tuple(zones),
+    )
+
+
+# --------------------------------------------------------------------------- CSV tables
+
+
+def _read_csv(path: Path, required: Sequence[str]) -> tuple[pd.DataFrame, int]:
+    """Read a reference CSV whose leading '#' lines are attribution; return (frame, skipped)."""
+    try:
+        with path.open(encoding="utf-8") as fh:
+            skip = 0
+            for line in fh:
+                if not line.startswith("#"):
+                    break
+                skip += 1
+        df = pd.read_csv(path, skiprows=skip, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise ConfigError(f"{_disp(path)}: file not found") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise ConfigError(f"{_disp(path)}: not a readable CSV: {exc}") from None
+    df.columns = [c.strip() for c in df.columns]
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ConfigError(f"{_disp(path)}: missing column(s) {missing}; found {list(df.columns)}")
+    return df, skip
+
+
+def _coords(path: Path, df: pd.DataFrame, skip: int, key: str) -> pd.DataFrame:
+    """Parse lat/lon as floats and reject out-of-range values with the file line number."""
+    for col, lim in (("lat", 90.0), ("lon", 180.0)):
+        vals = pd.to_numeric(df[col].str.strip(), errors="coerce")
+        bad = ~vals.between(-lim, lim)
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ConfigError(
+                f"{_disp(path)}: line {skip + 2 + i} ({key} {df[key].iloc[i]!r}): {col} must be "
+                f"a number within -{lim:g}..{lim:g}, got {df[col].iloc[i]!r}"
+            )
+        df[col] = vals.astype("float64")
+    return df
+
+
+def _load_ports(path: Path) -> pd.DataFrame:
+    df, skip = _read_csv(path, ["locode", "name", "country", "lat", "lon"])
+    df = _coords(path, df, skip, "name")
+    loc = df["locode"].str.replace(" ", "", regex=False).str.strip().str.upper()
+    bad = (loc != "") & ~loc.str.match(LOCODE_RE.pattern)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ConfigError(
+            f"{_disp(path)}: line {skip + 2 + i} (name {df['name'].iloc[i]!r}): locode must be "
+            f"a 5-character UN/LOCODE such as 'IDCXP', got {df['locode'].iloc[i]!r}"
+        )
+    # A LOCODE may cover several WPI entries (a port and its terminal, e.g. THSRI); LOCODE
+    # lookups return the first row listed, so file order is the priority.
+    df["locode"] = pd.Series([c or None for c in loc], index=df.index, dtype=object)
+    if "harbor_size" not in df.columns:
+        df["harbor_size"] = ""
+    df["name"] = df["name"].str.strip()
+    return df.reset_index(drop=True)
+
+
+def _port(r: Any) -> Port:
+    return Port(
+        locode=(r.locode if isinstance(r.locode, str) and r.locode else None),
+        name=str(r.name),
+        country=str(r.country),
+        lat=float(r.lat),
+        lon=float(r.lon),
+        harbor_size=(str(r.harbor_size) or None),
+    )
+
+
+def _ports_by_name(ports: pd.DataFrame) -> dict[str, Port | None]:
+    """casefolded name -> Port, or None when several ports share the name (ambiguous)."""
+    out: dict[str, Port | None] = {}
+    owner: dict[str, int] = {}
+    cols = ["name"] + (["alternate_name"] if "alternate_name" in ports.columns else [])
+    for i, r in enumerate(ports.itertuples(index=False)):
+        port = _port(r)
+        for c in cols:
+            for nm in str(getattr(r, c) or "").split(";"):
+                k = " ".join(nm.split()).casefold()
+                if not k:
+                    continue
+                if k in owner and owner[k] != i:
+                    out[k] = None
+                else:
+                    out[k], owner[k] = port, i
+    return out
+
+
+def _load_anchorages(path: Path) -> pd.DataFrame:
+    df, skip = _read_csv(path, ["label", "lat", "lon"])
+    key = "s2id" if "s2id" in df.columns else "id" if "id" in df.columns else None
+    if key is None:
+        raise ConfigError(f"{_disp(path)}: missing column 's2id' (or 'id')")
+    return _coords(path, df, skip, key).reset_index(drop=True)
+
+
+def _load_mid(path: Path) -> dict[int, tuple[str, str | None]]:
+    df, skip = _read_csv(path, ["mid", "country"])
+    mids = pd.to_numeric(df["mid"], errors="coerce")
+    bad = ~mids.between(200, 799) | (mids % 1 != 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ConfigError(
+            f"{_disp(path)}: line {skip + 2 + i}: mid must be a 3-digit number, "
+            f"got {df['mid'].iloc[i]!r}"
+        )
+    iso = df["iso2"] if "iso2" in df.columns else pd.Series([""] * len(df))
+    return {
+        int(m): (str(c), (str(s).strip().upper() or None))
+        for m, c, s in zip(mids, df["country"], iso, strict=True)
+        if not math.isnan(m)
+    }
