@@ -1,7 +1,7 @@
 """Decoded-CSV ingest speed: ingest + validation + lake write against pyarrow's plain read_csv.
 
 Builds a MarineCadastre-layout CSV of N rows by tiling the real NOAA slice shipped in
-tests/data (MMSIs and times shifted so rows stay distinct), then times
+tests/data (times shifted so rows stay distinct), then times
 ``pyarrow.csv.read_csv`` alone and the whole ``ingest_ais`` on the same file.
 Target (issue 2): ingest ≤ 3 × read_csv.
 """
@@ -26,14 +26,13 @@ SLICE = Path(__file__).resolve().parent.parent / "tests/data/ais/noaa_marinecada
 
 
 def build_csv(rows: int, out: Path) -> None:
+    """Tile the real slice: copy k keeps each vessel's identity and shifts its times by
+    k × 3 min, as a day of real traffic (≈ 4,000 vessels, ~500 reports each at 2 M rows)."""
     base = pd.read_csv(SLICE, dtype=str, keep_default_na=False)
     reps = -(-rows // len(base))
     frame = pd.concat([base] * reps, ignore_index=True).iloc[:rows]
     k = np.repeat(np.arange(reps), len(base))[:rows]
-    mmsi = pd.to_numeric(frame["MMSI"], errors="coerce").fillna(0).astype(np.int64)
-    valid = (mmsi >= 201_000_000) & (mmsi <= 775_999_999)
-    frame["MMSI"] = np.where(valid, (mmsi + k * 7) % 1000 + (mmsi // 1000) * 1000, mmsi).astype(str)
-    ts = pd.to_datetime(frame["BaseDateTime"]) + pd.to_timedelta(k % 60, unit="s")
+    ts = pd.to_datetime(frame["BaseDateTime"]) + pd.to_timedelta(k * 180 % 86_400, unit="s")
     frame["BaseDateTime"] = ts.dt.strftime("%Y-%m-%dT%H:%M:%S")
     frame.to_csv(out, index=False)
 

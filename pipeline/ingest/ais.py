@@ -11,17 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.errors import UserError
 from pipeline.ingest import rules
 from pipeline.ingest.csv_ais import (
+    STATIC_COLUMNS,
     CsvLayout,
     detect_layout,
     parse_header,
@@ -29,7 +31,7 @@ from pipeline.ingest.csv_ais import (
     static_rows,
 )
 from pipeline.ingest.decoded import Decoded
-from pipeline.ingest.merge import merge_into_lake
+from pipeline.ingest.merge import RECORD, merge_into_lake
 from pipeline.ingest.parquet_ais import read_parquet
 from pipeline.ingest.sources import MAGIC_PARQUET, SourceFile, looks_like_nmea, open_sources
 from pipeline.lake import Lake
@@ -107,10 +109,11 @@ class _Batch:
 
     summary: FileSummary
     source: SourceFile
-    positions: pd.DataFrame
-    static: pd.DataFrame
+    positions: pa.Table
+    static: pa.Table
     quarantine: pd.DataFrame
     home_date: date | None
+    duplicates: dict[str, int] = field(default_factory=dict)
 
 
 def decode_source(
@@ -122,7 +125,9 @@ def decode_source(
     data = source.data
     if data.startswith(MAGIC_PARQUET):
         return read_parquet(data, source.name)
-    if looks_like_nmea(data):
+    header = parse_header(data)
+    layout = detect_layout(header, layouts)
+    if layout is None and looks_like_nmea(data):
         from pipeline.ingest.nmea import decode_nmea
 
         nm = decode_nmea(data, default_date=default_date)
@@ -131,8 +136,6 @@ def decode_source(
             records=nm.messages, other_types=dict(nm.other_types),
             header_lines=nm.header_lines, layout="nmea",
         )
-    header = parse_header(data)
-    layout = detect_layout(header, layouts)
     if layout is None:
         shown = ", ".join(header[:12]) if any(header) else "(empty)"
         raise UserError(
@@ -163,33 +166,51 @@ def _quarantine_frame(
     )
 
 
-def _detail(frame: pd.DataFrame) -> pd.Series:
+def _detail(rejected: pd.DataFrame) -> list[str]:
     """Field and offending value for each rejected row, for the quarantine record."""
-    rule = frame["rule"]
-    text = pd.Series("", index=frame.index, dtype=object)
-    for name, cols in (
-        ("mmsi", ["mmsi"]), ("position", ["lat", "lon"]), ("lat", ["lat"]), ("lon", ["lon"]),
-        ("timestamp", ["timestamp"]),
-    ):
-        present = [c for c in cols if c in frame]
-        if not present:
-            continue
-        mask = rule.str.startswith(name) | (
-            (name == "position") & rule.eq("position_unavailable")
-        ) | ((name == "timestamp") & rule.isin(["no_timestamp", "timestamp_after_file_span"]))
-        if mask.any():
-            parts = [c + "=" + frame.loc[mask, c].astype(str) for c in present]
-            joined = parts[0]
-            for p in parts[1:]:
-                joined = joined + " " + p
-            text[mask] = joined
-    return text
+    fields = {
+        "mmsi_missing": ("mmsi",), "mmsi_placeholder": ("mmsi",), "mmsi_not_ship": ("mmsi",),
+        "position_unavailable": ("lat", "lon"), "lat_out_of_range": ("lat",),
+        "lon_out_of_range": ("lon",), "no_timestamp": ("timestamp",),
+        "timestamp_after_file_span": ("timestamp",),
+    }
+    records = rejected.to_dict("records")  # only rejected rows: a small share of the file
+    return [
+        " ".join(f"{c}={r.get(c)}" for c in fields.get(r["rule"], ()))
+        for r in records
+    ]
+
+
+def _numbers(table: pa.Table, name: str) -> np.ndarray:
+    """A numeric column as float64 with NaN for nulls."""
+    col = table.column(name)
+    if col.null_count:
+        col = pc.fill_null(pc.cast(col, pa.float64()), np.nan)
+    return np.asarray(col.to_numpy(zero_copy_only=False), dtype="float64")
+
+
+def _times_us(frame: pd.DataFrame | pa.Table | None) -> np.ndarray:
+    if frame is None or len(frame) == 0:
+        return np.zeros(0, dtype=np.int64)
+    col = frame.column("timestamp") if isinstance(frame, pa.Table) else pa.array(
+        frame["timestamp"])
+    col = pc.drop_null(pc.cast(col, pa.timestamp("us", tz="UTC")))
+    return np.asarray(pc.cast(col, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _span_limit(decoded: Decoded, tolerance_h: float) -> int:
+    """Latest acceptable time (µs since epoch) for every row of one file, from the times of
+    all its rows (positions and static reports together)."""
+    times = np.concatenate([_times_us(decoded.positions), _times_us(decoded.static)])
+    late = rules.timestamp_after_span(times, np.ones(len(times), dtype=bool), tolerance_h)
+    return int(times[~late].max()) if late.any() else np.iinfo(np.int64).max
 
 
 def validate(
     decoded: Decoded, source: SourceFile, tolerance_h: float
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Apply the rules; return accepted positions, accepted static rows, quarantine rows."""
+) -> tuple[pa.Table, pa.Table, pd.DataFrame]:
+    """Apply the rules to whole columns; return accepted positions and static rows (Arrow,
+    lake columns) and the quarantine rows. Only rejected rows are ever copied row-wise."""
     quarantine = []
     if len(decoded.rejects):
         quarantine.append(
@@ -197,50 +218,81 @@ def validate(
                               decoded.rejects, decoded.rejects["raw"].tolist())
         )
 
-    def check(frame: pd.DataFrame | None, table: str, with_position: bool) -> pd.DataFrame:
-        if frame is None or frame.empty:
-            return pd.DataFrame({"mmsi": pd.Series([], dtype="int64")})
-        frame = frame.reset_index(drop=True)
-        ts = frame["timestamp"]
-        reasons = [rules.mmsi_reason(frame["mmsi"])]
-        if with_position:
-            reasons.append(rules.position_reason(frame["lat"], frame["lon"]))
-        reasons.append(rules.label(ts.isna().to_numpy(), "no_timestamp", frame.index))
-        late = rules.timestamp_after_span(ts, tolerance_h).to_numpy()
-        reasons.append(rules.label(late, "timestamp_after_file_span", frame.index))
-        reason = rules.first_reason(*reasons)
-        split = rules.split_by_reason(frame, reason, _detail)
-        if len(split.rejected):
-            rej = split.rejected
+    def check(frame: pd.DataFrame | pa.Table | None, table_name: str) -> pa.Table:
+        schema = POSITIONS if table_name == "positions" else VESSEL_STATIC
+        if frame is None or len(frame) == 0:
+            return schema.empty_table()
+        table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(
+            frame, preserve_index=False
+        )
+        ts_col = pc.cast(table.column("timestamp"), pa.timestamp("us", tz="UTC"))
+        ts_valid = ts_col.is_valid().to_numpy(zero_copy_only=False)
+        ts_us = pc.fill_null(pc.cast(ts_col, pa.int64()), 0).to_numpy()
+        codes = [rules.mmsi_codes(_numbers(table, "mmsi"))]
+        if table_name == "positions":
+            codes.append(rules.position_codes(_numbers(table, "lat"), _numbers(table, "lon")))
+        codes.append(np.where(ts_valid, rules.OK, rules.code("no_timestamp")).astype(np.int8))
+        late = ts_valid & (ts_us > span_limit)
+        codes.append(np.where(late, rules.code("timestamp_after_file_span"), rules.OK)
+                     .astype(np.int8))
+        failed = rules.first_failure(*codes)
+        bad = failed != rules.OK
+        if table_name == "vessel_static" and "msg_type" in table.column_names:
+            # the static half of a type 19 message is not a record of its own: its position
+            # half carries the message in the summary and, when rejected, in quarantine
+            half = pc.equal(table.column("msg_type"), 19).to_numpy(zero_copy_only=False)
+            record = ~half
+            bad_record = bad & record
+        else:
+            record = np.ones(table.num_rows, dtype=bool)
+            bad_record = bad
+        if bad_record.any():
+            rej = table.filter(pa.array(bad_record)).to_pandas()
+            rej["rule"] = rules.names(failed[bad_record])
+            rej["detail"] = _detail(rej)
             if "raw" in rej:
                 raw = rej["raw"].tolist()
             elif decoded.raw_of is not None:
                 raw = decoded.raw_of(rej["source_line"].to_numpy())
             else:
                 raw = [""] * len(rej)
-            quarantine.append(_quarantine_frame(source, table, rej, raw))
-        return split.accepted
+            quarantine.append(_quarantine_frame(source, table_name, rej, raw))
+        if bad.any():
+            table = table.filter(pa.array(~bad))
+            record = record[~bad]
+        if table_name == "positions":
+            for name in ("sog_kn", "cog_deg", "heading_deg", "nav_status"):
+                if name in table.column_names:
+                    cleaned = pa.array(rules.null_unavailable(name, _numbers(table, name)),
+                                       from_pandas=True)
+                    table = table.set_column(table.column_names.index(name), name, cleaned)
+        keep = [c for c in table.column_names if c in schema.names or c in STATIC_COLUMNS]
+        table = table.select(keep)
+        if not record.all():
+            table = table.append_column(RECORD, pa.array(record))
+        return table.append_column(
+            "source_id", pa.repeat(pa.scalar(source.source_id, pa.string()), table.num_rows)
+        )
 
-    positions = check(decoded.positions, "positions", True)
-    positions = rules.null_unavailable(positions.copy()) if len(positions) else positions
-    positions = positions.assign(source_id=source.source_id)
+    span_limit = _span_limit(decoded, tolerance_h)
+    positions = check(decoded.positions, "positions")
     if decoded.static_from_positions:
         static = static_rows(positions)
     else:
-        static = check(decoded.static, "vessel_static", False)
-        static = static.assign(source_id=source.source_id)
+        static = check(decoded.static, "vessel_static")
+    positions = positions.select([c for c in positions.column_names if c in POSITIONS.names])
     q = pd.concat(quarantine, ignore_index=True) if quarantine else _quarantine_frame(
         source, "positions", pd.DataFrame({"source_line": [], "rule": [], "detail": []}), []
     )
     return positions, static, q
 
 
-def _home_date(positions: pd.DataFrame, default_date: date | None) -> date | None:
+def _home_date(positions: pa.Table, default_date: date | None) -> date | None:
     """The day a file's undated quarantine rows are filed under: its most common day."""
-    if len(positions):
-        days = positions["timestamp"].dt.date.value_counts()
-        top: date = days.sort_index().idxmax()
-        return top
+    if positions.num_rows:
+        us = pc.cast(positions.column("timestamp"), pa.int64()).to_numpy()
+        days, counts = np.unique(us // 86_400_000_000, return_counts=True)
+        return date(1970, 1, 1) + timedelta(days=int(days[np.argmax(counts)]))
     return default_date
 
 
@@ -284,33 +336,35 @@ def ingest_ais(
     written = _merge_into_lake(lake, batches)
     for b in batches:
         s = b.summary
-        s.positions = len(b.positions) - int(b.positions.attrs.get("duplicates", 0))
-        s.static = len(b.static) - int(b.static.attrs.get("duplicates", 0))
+        s.positions = b.positions.num_rows - b.duplicates["positions"]
+        s.static = _records(b.static) - b.duplicates["vessel_static"]
         # CSV/Parquet static rows are derived from positions and are not records of their own
-        s.accepted = s.positions + (0 if s.format not in ("nmea",) else s.static)
-        if len(b.positions):
-            kept = b.positions
-            s.vessels = int(kept["mmsi"].nunique())
-            s.start = kept["timestamp"].min().to_pydatetime()
-            s.end = kept["timestamp"].max().to_pydatetime()
+        s.accepted = s.positions + (s.static if s.format == "nmea" else 0)
+        if b.positions.num_rows:
+            s.vessels = int(pc.count_distinct(b.positions.column("mmsi")).as_py())
+            span = pc.min_max(b.positions.column("timestamp")).as_py()
+            s.start, s.end = span["min"], span["max"]
         s.duplicates = s.read - s.accepted - s.other_types - s.quarantined_total
     return IngestSummary(summaries, written)
+
+
+def _records(table: pa.Table) -> int:
+    """Rows of a batch that count as records of their own in the run summary."""
+    if RECORD not in table.column_names:
+        return table.num_rows
+    return int(pc.sum(table.column(RECORD)).as_py() or 0)
 
 
 def _merge_into_lake(lake: Lake, batches: list[_Batch]) -> dict[str, list[str]]:
     """Merge each batch's rows into the partitions of the days they touch."""
     written: dict[str, list[str]] = {}
     ids = {b.source.source_id for b in batches}
-    for table, schema, attr in (
-        ("positions", POSITIONS, "positions"),
-        ("vessel_static", VESSEL_STATIC, "static"),
-    ):
-        frames = [_to_arrow(getattr(b, attr), schema) for b in batches]
-        result = merge_into_lake(lake, table, frames, ids, "timestamp")
+    for table, attr in (("positions", "positions"), ("vessel_static", "static")):
+        result = merge_into_lake(lake, table, [getattr(b, attr) for b in batches], ids, "timestamp")
         if result.days:
             written[table] = result.days
         for i, b in enumerate(batches):
-            getattr(b, attr).attrs["duplicates"] = int(result.duplicates[i])
+            b.duplicates[table] = int(result.duplicates[i])
     quarantine = []
     homes = []
     for b in batches:

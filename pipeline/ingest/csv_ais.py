@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from pipeline.errors import UserError
 from pipeline.ingest.decoded import Decoded, empty_rejects
+from pipeline.schemas import VESSEL_STATIC
 
 # Lake column -> type family, for every column a CSV layout may map.
 NUMERIC = {"lat", "lon", "sog_kn", "cog_deg", "heading_deg", "length_m", "width_m", "draught_m"}
@@ -101,99 +103,119 @@ def parse_header(data: bytes) -> list[str]:
     return [h.strip().strip('"').lstrip("\ufeff") for h in line.rstrip("\r").split(",")]
 
 
-def read_csv(data: bytes, layout: CsvLayout, label: str) -> Decoded:
-    """Decode one CSV file into raw lake-shaped rows plus parse-level rejects."""
-    header = parse_header(data)
-    used = {lake: src for lake, src in layout.columns.items() if src in header}
-    text_cols = set(TEXT) | {"timestamp", "imo"} | set(layout.value_maps)
-    types = {}
-    for lake, src in used.items():
-        if lake in text_cols:
-            types[src] = pa.string()
-        elif lake in INTEGER:
-            types[src] = pa.int64()
-        else:
-            types[src] = pa.float64()
-    read_opts = pacsv.ReadOptions(block_size=1 << 24)
-    parse_opts = pacsv.ParseOptions(newlines_in_values=False)
+def _read_table(data: bytes, columns: list[str], types: dict[str, pa.DataType],
+                ts_parsers: list[str], label: str) -> pa.Table:
     try:
-        table = pacsv.read_csv(
-            io.BytesIO(data), read_options=read_opts, parse_options=parse_opts,
+        return pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(newlines_in_values=False),
             convert_options=pacsv.ConvertOptions(
-                include_columns=list(used.values()), column_types=types,
+                include_columns=columns, column_types=types, timestamp_parsers=ts_parsers,
                 strings_can_be_null=True, quoted_strings_can_be_null=True,
             ),
         )
-        typed = True
     except pa.ArrowInvalid as exc:
         if "CSV parse error" in str(exc):
             raise UserError(f"{label}: {exc}; fix the file's structure (column count)") from exc
-        table = pacsv.read_csv(
-            io.BytesIO(data), read_options=read_opts, parse_options=parse_opts,
-            convert_options=pacsv.ConvertOptions(
-                include_columns=list(used.values()),
-                column_types=dict.fromkeys(used.values(), pa.string()),
-                strings_can_be_null=True,
-            ),
-        )
-        typed = False
-    frame = table.to_pandas()
-    n = len(frame)
-    out = pd.DataFrame(index=pd.RangeIndex(n))
-    bad_number = np.full(n, None, dtype=object)
-    for lake, src in used.items():
-        col = frame[src]
-        if lake in layout.value_maps:
-            mapping = layout.value_maps[lake]
-            lowered = col.astype("str").str.strip().str.lower()
-            out[lake] = lowered.map(mapping).astype("float64")
-            if lake in INTEGER:
-                # a code given as a number is fine as well
-                numeric = pd.to_numeric(lowered, errors="coerce")
-                out[lake] = out[lake].fillna(numeric)
-        elif lake in text_cols:
-            out[lake] = col
-        elif typed:
-            out[lake] = col.astype("float64")
-        else:
-            num = pd.to_numeric(col, errors="coerce")
-            failed = (num.isna() & col.notna() & (col.astype("str").str.strip() != "")).to_numpy()
-            bad_number[failed & pd.isna(bad_number)] = f"{src}"
-            out[lake] = num.astype("float64")
-    if "imo" in out:
-        # MarineCadastre writes "IMO8207721"; others write the bare number
-        digits = out["imo"].astype("str").str.upper().str.replace("IMO", "", regex=False)
-        out["imo"] = pd.to_numeric(digits.str.strip(), errors="coerce")
-    # timestamps
-    raw_ts = out.get("timestamp")
-    if raw_ts is None:
-        raise UserError(f"{label}: layout {layout.name} has no timestamp column")
-    ts = parse_timestamps(raw_ts, layout.timestamp_format, layout.timestamp_tz)
-    ts_bad = (ts.isna() & raw_ts.notna()).to_numpy()
-    out["timestamp"] = ts
-    if "transceiver_class" in out:
-        cls = out["transceiver_class"].astype("str").str.strip()
-        if layout.class_map:
-            cls = cls.str.lower().map(layout.class_map)
-        out["transceiver_class"] = cls.where(cls.isin(["A", "B"]))
-    for text in ("name", "call_sign", "destination"):
-        if text in out:
-            out[text] = out[text].astype("str").str.strip().replace("", None)
-    out["msg_type"] = 0
-    out["source_line"] = np.arange(2, n + 2, dtype=np.int64)
+        raise
 
+
+def read_csv(data: bytes, layout: CsvLayout, label: str) -> Decoded:
+    """Decode one CSV file into raw lake-shaped rows plus parse-level rejects.
+
+    Fast path: pyarrow parses typed columns (timestamps included) in parallel. When a
+    value does not parse, the file is re-read as text and the offending rows are found
+    column by column and quarantined (``bad_number``, ``timestamp_unparsable``).
+    """
+    header = parse_header(data)
+    used = {lake: src for lake, src in layout.columns.items() if src in header}
+    if "timestamp" not in used:
+        raise UserError(
+            f"{label}: line 1: the {layout.name} layout needs the timestamp column "
+            f"{layout.columns.get('timestamp')!r}, which the header lacks"
+        )
+    text_cols = set(TEXT) | {"imo"} | set(layout.value_maps)
+    typed: dict[str, pa.DataType] = {}
+    for lake, src in used.items():
+        if lake == "timestamp":
+            typed[src] = pa.timestamp("us")
+        elif lake in text_cols:
+            typed[src] = pa.string()
+        else:
+            typed[src] = pa.float64()
+    parsers = [layout.timestamp_format] if layout.timestamp_format else [pacsv.ISO8601]
+    try:
+        table = _read_table(data, list(used.values()), typed, parsers, label)
+    except pa.ArrowInvalid:  # some value does not parse: find it column by column as text
+        table = _read_table(
+            data, list(used.values()), dict.fromkeys(used.values(), pa.string()), [], label
+        )
+    n = table.num_rows
+    cols: dict[str, object] = {}
     reason = np.full(n, None, dtype=object)
     detail = np.full(n, None, dtype=object)
-    nb = pd.notna(bad_number)
-    reason[nb] = "bad_number"
-    detail[nb] = [f"column {c} is not a number" for c in bad_number[nb]]
-    tb = ts_bad & ~nb
-    reason[tb] = "timestamp_unparsable"
-    detail[tb] = [f"{layout.columns['timestamp']}={v!r}" for v in raw_ts[tb]]
+
+    def reject(mask: np.ndarray, rule: str, texts: np.ndarray) -> None:
+        m = mask & pd.isna(reason)
+        reason[m] = rule
+        detail[m] = texts[m]
+
+    for lake, src in used.items():
+        col = table.column(src)
+        if lake == "timestamp":
+            if pa.types.is_string(col.type):
+                raw = col.to_pandas()
+                ts = parse_timestamps(raw, layout.timestamp_format, layout.timestamp_tz)
+                bad = (ts.isna() & raw.notna()).to_numpy()
+                if bad.any():
+                    reject(bad, "timestamp_unparsable",
+                           np.array([f"{src}={v!r}" for v in raw.to_numpy()], dtype=object))
+                cols[lake] = pa.array(ts.array)
+            else:
+                cols[lake] = _localise(col, layout.timestamp_tz)
+        elif lake in layout.value_maps:
+            lowered = pc.utf8_lower(pc.utf8_trim_whitespace(col)).to_pandas()
+            mapped = lowered.map(layout.value_maps[lake]).astype("float64")
+            cols[lake] = mapped.fillna(pd.to_numeric(lowered, errors="coerce")).to_numpy()
+        elif lake == "imo":
+            cols[lake] = imo_numbers(col)
+        elif lake == "transceiver_class":
+            cls = pc.utf8_trim_whitespace(col)
+            if layout.class_map:
+                cls = pc.utf8_lower(cls)
+                known = pa.array(list(layout.class_map))
+                cls = pc.if_else(
+                    pc.is_in(cls, known), pc.replace_substring_regex(
+                        cls, "^class ", ""), pa.scalar(None, pa.string()))
+                cls = pc.utf8_upper(cls)
+            ok = pc.fill_null(pc.is_in(cls, pa.array(["A", "B"])), False)
+            cols[lake] = pc.if_else(ok, cls, pa.scalar(None, pa.string()))
+        elif lake in TEXT:
+            text = pc.utf8_trim_whitespace(col)
+            empty = pc.fill_null(pc.equal(text, ""), False)
+            cols[lake] = pc.if_else(empty, pa.scalar(None, pa.string()), text)
+        elif pa.types.is_string(col.type):  # text fallback for a numeric column
+            raw = col.to_pandas()
+            num = pd.to_numeric(raw, errors="coerce")
+            bad = (num.isna() & raw.notna() & (raw.str.strip() != "")).to_numpy()
+            if bad.any():
+                reject(bad, "bad_number", np.array(
+                    [f"{src}={v!r} is not a number" for v in raw.to_numpy()], dtype=object))
+            cols[lake] = num.to_numpy(dtype="float64", na_value=np.nan)
+        else:
+            cols[lake] = col
+    cols["msg_type"] = np.zeros(n, dtype=np.int8)
+    lines_all = np.arange(2, n + 2, dtype=np.int64)
+    cols["source_line"] = lines_all
+    out = pa.table(
+        {k: pa.array(v, from_pandas=True) if isinstance(v, np.ndarray) else v
+         for k, v in cols.items()}
+    )
     rejected_mask = pd.notna(reason)
     rejects = empty_rejects()
     if rejected_mask.any():
-        lines = out["source_line"].to_numpy()[rejected_mask]
+        lines = lines_all[rejected_mask]
         rejects = pd.DataFrame(
             {
                 "source_line": lines,
@@ -202,16 +224,34 @@ def read_csv(data: bytes, layout: CsvLayout, label: str) -> Decoded:
                 "raw": raw_lines(data, lines),
             }
         )
-    good = out.loc[~rejected_mask].reset_index(drop=True)
+        out = out.filter(pa.array(~rejected_mask))
     return Decoded(
-        positions=good,
+        positions=out,
         static=None,
         rejects=rejects,
         records=n,
         raw_of=lambda lines: raw_lines(data, lines),
         layout=layout.name,
-        static_from_positions=any(c in good.columns for c in STATIC_COLUMNS),
+        static_from_positions=any(c in out.column_names for c in STATIC_COLUMNS),
     )
+
+
+def _localise(col: pa.ChunkedArray, tz: str) -> pa.ChunkedArray:
+    """Naive parsed timestamps in ``tz`` (or already zoned) → UTC, microseconds."""
+    col = pc.cast(col, pa.timestamp("us", tz=col.type.tz))
+    if col.type.tz is None:
+        if tz == "UTC":
+            return pc.cast(col, pa.timestamp("us", tz="UTC"))
+        col = pc.assume_timezone(col, tz, ambiguous="earliest", nonexistent="earliest")
+    return pc.cast(col, pa.timestamp("us", tz="UTC"))
+
+
+def imo_numbers(text: pa.ChunkedArray) -> np.ndarray:
+    """IMO numbers from text such as "IMO8207721" or "8207721"; NaN where there is none."""
+    digits = pc.utf8_trim_whitespace(pc.replace_substring(pc.utf8_upper(text), "IMO", ""))
+    ok = pc.fill_null(pc.match_substring_regex(digits, r"^[0-9]{1,10}$"), False)
+    numbers = pc.cast(pc.if_else(ok, digits, pa.scalar(None, pa.string())), pa.int64())
+    return np.asarray(numbers.to_numpy(zero_copy_only=False), dtype="float64")
 
 
 def parse_timestamps(raw: pd.Series, fmt: str | None, tz: str = "UTC") -> pd.Series:
@@ -240,16 +280,49 @@ def layout_from_mapping(name: str, mapping: dict[str, str | None]) -> CsvLayout:
     )
 
 
-def static_rows(good: pd.DataFrame) -> pd.DataFrame:
-    """One static row per distinct identity a vessel broadcast in the file (first time seen)."""
-    static_cols = [c for c in STATIC_COLUMNS if c in good.columns]
-    keep = ["mmsi", "timestamp", "source_line", "source_id", "transceiver_class"]
-    frame = good[[c for c in keep if c in good.columns] + static_cols]
-    has_any = frame[static_cols].notna().any(axis=1)
-    frame = frame.loc[has_any].sort_values(["mmsi", "timestamp", "source_line"], kind="stable")
-    frame = frame.drop_duplicates(subset=["mmsi", *static_cols], keep="first")
-    frame = frame.assign(msg_type=0)
-    return frame.reset_index(drop=True)
+def _codes(column: pa.ChunkedArray) -> np.ndarray:
+    """Integer codes (-1 for null) such that equal values get equal codes."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        enc = pc.dictionary_encode(column.combine_chunks())
+        return np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), np.int64)
+    codes, _ = pd.factorize(column.to_numpy(), use_na_sentinel=True)
+    return codes.astype(np.int64)
+
+
+def static_rows(positions: pa.Table) -> pa.Table:
+    """One static row per distinct identity a vessel broadcast in the file, stamped with the
+    first time it was seen (decoded CSV repeats identity on every position row).
+
+    Identities are compared through per-column integer codes folded into one key, which is
+    much faster than grouping on the string and float columns themselves.
+    """
+    cols = [c for c in STATIC_COLUMNS if c in positions.column_names]
+    if not cols or positions.num_rows == 0:
+        return VESSEL_STATIC.empty_table()
+    table = positions
+    key = _codes(table.column("mmsi"))
+    bound = int(key.max()) + 1
+    for c in cols:
+        codes = _codes(table.column(c)) + 1
+        radix = int(codes.max()) + 1
+        if bound * radix >= 2**62:  # compress before the mixed-radix key could overflow
+            key, uniques = pd.factorize(key)
+            bound = len(uniques)
+        key = key * radix + codes
+        bound *= radix
+    ts = pc.cast(table.column("timestamp"), pa.int64()).to_numpy()
+    order = np.lexsort((ts, key))
+    starts = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1]])
+    first = order[starts]  # earliest row of each identity
+    out = table.take(pa.array(first))
+    has_any = pc.is_valid(out.column(cols[0]))
+    for c in cols[1:]:
+        has_any = pc.or_(has_any, pc.is_valid(out.column(c)))
+    out = out.filter(has_any)  # rows that carried no identity at all are not static reports
+    keep = ["mmsi", "timestamp", "source_id", "source_line", *cols]
+    keep += ["transceiver_class"] if "transceiver_class" in table.column_names else []
+    out = out.select(keep)
+    return out.append_column("msg_type", pa.array(np.zeros(out.num_rows, np.int8)))
 
 
 def raw_lines(data: bytes, lines: np.ndarray) -> list[str]:

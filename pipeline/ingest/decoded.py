@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 REJECT_COLUMNS = ["source_line", "rule", "detail", "raw"]
 
@@ -32,7 +33,7 @@ class Decoded:
     rows rejected after decoding; readers that keep a ``raw`` column may leave it out.
     """
 
-    positions: pd.DataFrame
+    positions: pd.DataFrame | pa.Table
     static: pd.DataFrame | None
     rejects: pd.DataFrame
     records: int

@@ -22,6 +22,10 @@ from pipeline.lake import Lake, conform
 from pipeline.schemas import DEDUP_KEYS, SORT_KEYS, TABLES
 
 ARRIVAL_SHIFT = 40  # arrival rank = batch << 40 | source_line
+# Optional boolean column of a batch: False for rows that are not records of their own in the
+# run summary (e.g. the static half of an AIS type 19 message); their duplicates are not
+# counted. The column is never written.
+RECORD = "_record"
 
 
 @dataclass
@@ -47,7 +51,8 @@ def merge_into_lake(
     day_column: str | None,
     day_of_batch: Sequence[date | None] = (),
 ) -> MergeResult:
-    """Merge ``batches`` (one Arrow table per input file, schema columns only) into the lake.
+    """Merge ``batches`` (one Arrow table per input file: schema columns, optionally the
+    ``RECORD`` flag) into the lake.
 
     ``day_column`` names the timestamp that decides the partition; when None, the whole
     batch i goes to ``day_of_batch[i]`` (None = the undated partition).
@@ -55,13 +60,19 @@ def merge_into_lake(
     schema = TABLES[table_name]
     n_batches = len(batches)
     dups = np.zeros(n_batches, dtype=np.int64)
-    parts, batch_ids, day_nums = [], [], []
+    parts, batch_ids, day_nums, records = [], [], [], []
     for i, t in enumerate(batches):
         if t.num_rows == 0:
             continue
+        if RECORD in t.column_names:
+            record = t.column(RECORD).to_numpy(zero_copy_only=False).astype(bool)
+            t = t.drop_columns([RECORD])
+        else:
+            record = np.ones(t.num_rows, dtype=bool)
         t = conform(t, schema)
         parts.append(t)
         batch_ids.append(np.full(t.num_rows, i, dtype=np.int64))
+        records.append(record)
         if day_column is None:
             d = day_of_batch[i]
             day_nums.append(np.full(t.num_rows, (d - date(1970, 1, 1)).days if d else -1))
@@ -71,6 +82,7 @@ def merge_into_lake(
         return MergeResult([], dups)
     new = pa.concat_tables(parts)
     batch = np.concatenate(batch_ids)
+    is_record = np.concatenate(records)
     days = np.concatenate(day_nums)
     keys = DEDUP_KEYS.get(table_name)
     written = []
@@ -79,29 +91,65 @@ def merge_into_lake(
         mask = days == dn
         part = new.filter(pa.array(mask))
         part_batch = batch[mask]
+        part_record = is_record[mask]
         existing = lake.read_partition(table_name, day)
         if existing.num_rows and replace_sources:
             keep = pc.invert(pc.is_in(existing.column("source_id"), pa.array(sorted(replace_sources))))
             existing = existing.filter(keep)
         merged = pa.concat_tables([existing, part]) if existing.num_rows else part
         merged_batch = np.concatenate([np.full(existing.num_rows, -1, dtype=np.int64), part_batch])
-        order = pc.sort_indices(
-            merged, sort_keys=[(k, "ascending") for k in SORT_KEYS[table_name]]
-        ).to_numpy()
-        merged = merged.take(pa.array(order))
+        merged_record = np.concatenate([np.zeros(existing.num_rows, dtype=bool), part_record])
+        order = sort_order(merged, SORT_KEYS[table_name])
+        if not np.all(order[1:] > order[:-1]):
+            merged = merged.take(pa.array(order))
         merged_batch = merged_batch[order]
+        merged_record = merged_record[order]
         if keys:
             start = _group_starts(merged, keys)
             lines = merged.column("source_line").to_numpy()
             arrival = (merged_batch << ARRIVAL_SHIFT) + lines
             group = np.cumsum(start) - 1
             first_arrival = np.minimum.reduceat(arrival, np.flatnonzero(start))
-            late = (arrival != first_arrival[group]) & (merged_batch >= 0)
+            late = (arrival != first_arrival[group]) & (merged_batch >= 0) & merged_record
             dups += np.bincount(merged_batch[late], minlength=n_batches)[:n_batches]
             merged = merged.filter(pa.array(start))
         lake.write_partition(table_name, day, merged, presorted=True)
         written.append(day.isoformat() if day else "undated")
     return MergeResult(written, dups)
+
+
+def _sortable(column: pa.ChunkedArray) -> np.ndarray:
+    """A numpy array that sorts like the column, nulls last."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        enc = pc.dictionary_encode(column.combine_chunks())
+        rank = np.argsort(np.argsort(np.asarray(enc.dictionary.to_pylist(), dtype=object)))
+        idx = enc.indices.to_numpy(zero_copy_only=False)
+        if enc.indices.null_count:
+            idx = np.where(np.isnan(idx), len(rank), idx).astype(np.int64)
+            return np.append(rank, len(rank))[idx]
+        return rank[idx]
+    if pa.types.is_timestamp(column.type):
+        column = pc.cast(column, pa.int64())
+    values = column.to_numpy(zero_copy_only=False)
+    if values.dtype.kind in "iu" or values.dtype.kind == "b":
+        return values
+    return np.where(np.isnan(values), np.inf, values)
+
+
+def sort_order(table: pa.Table, keys: Sequence[str]) -> np.ndarray:
+    """Row order that sorts the table by ``keys`` ascending. String keys are replaced by
+    their ranks first, so the multi-key sort compares numbers only; keys constant over the
+    table are skipped."""
+    arrays = {}
+    for k in keys:
+        values = _sortable(table.column(k))
+        if len(values) and values.min() != values.max():
+            arrays[k] = values
+    if not arrays:
+        return np.arange(table.num_rows)
+    ranked = pa.table(arrays)
+    order = pc.sort_indices(ranked, sort_keys=[(k, "ascending") for k in arrays])
+    return np.asarray(order.to_numpy(), dtype=np.int64)
 
 
 def _group_starts(table: pa.Table, keys: Sequence[str]) -> np.ndarray:

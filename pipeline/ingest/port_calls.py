@@ -88,8 +88,8 @@ def _read(source: SourceFile, resolve: PortResolver) -> _Parsed:
     flag(~ident, "no_vessel_identifier", "mmsi, imo, name and call_sign are all empty")
     mmsi_num = pd.to_numeric(df["mmsi"], errors="coerce")
     flag(df["mmsi"].notna() & mmsi_num.isna(), "bad_number", "mmsi=" + df["mmsi"].astype(str))
-    mreason = rules.mmsi_reason(mmsi_num)
-    flag(df["mmsi"].notna() & mreason.notna(), "mmsi_not_ship", "mmsi=" + df["mmsi"].astype(str))
+    bad_mmsi = rules.mmsi_codes(mmsi_num.to_numpy(dtype="float64", na_value=np.nan)) != rules.OK
+    flag(df["mmsi"].notna() & bad_mmsi, "mmsi_not_ship", "mmsi=" + df["mmsi"].astype(str))
     imo_text = df["imo"].astype(str).str.upper().str.replace("IMO", "", regex=False).str.strip()
     imo_num = pd.to_numeric(imo_text.where(df["imo"].notna()), errors="coerce")
     flag(df["imo"].notna() & ~rules.imo_valid(imo_num), "imo_invalid",

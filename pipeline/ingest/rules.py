@@ -7,9 +7,6 @@ The first failing rule (in the order listed) is the one recorded for a row.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
@@ -37,117 +34,97 @@ RULES: dict[str, str] = {
     "missing_field": "a required field is empty",
 }
 
-PLACEHOLDER_MMSIS = frozenset(
-    [123456789, 987654321, 12345678, 1234567, 0]
-    + [int(str(d) * 9) for d in range(1, 10)]
+PLACEHOLDER_MMSIS = np.array(
+    sorted({123456789, 987654321, 12345678, 1234567, 0} | {int(str(d) * 9) for d in range(1, 10)}),
+    dtype=np.int64,
 )
 SHIP_MID_MIN, SHIP_MID_MAX = 201, 775
 
+# Rules are evaluated as small integer codes (0 = passes) so that whole columns are checked
+# with numpy; names are looked up only for the rows that fail.
+RULE_NAMES: tuple[str, ...] = tuple(RULES)
+OK = 0
 
-def mmsi_reason(mmsi: pd.Series) -> pd.Series:
-    """Rule name per row for the MMSI column (None where the MMSI is a valid ship MMSI)."""
-    values = pd.to_numeric(mmsi, errors="coerce")
-    arr = values.to_numpy(dtype="float64", na_value=np.nan)
-    missing = np.isnan(arr)
-    safe = np.where(missing, 0, arr).astype(np.int64)
-    placeholder = np.isin(safe, list(PLACEHOLDER_MMSIS)) & ~missing
+
+def code(rule: str) -> int:
+    """The integer code of a rule name (1-based; 0 means the row passes)."""
+    return RULE_NAMES.index(rule) + 1
+
+
+def names(codes: np.ndarray) -> np.ndarray:
+    """Rule names for an array of non-zero codes."""
+    lookup = np.array(("", *RULE_NAMES), dtype=object)
+    return lookup[codes]
+
+
+def mmsi_codes(mmsi: np.ndarray) -> np.ndarray:
+    """Per-row code for the MMSI (float array, NaN = missing)."""
+    values = np.asarray(mmsi, dtype="float64")
+    missing = np.isnan(values)
+    safe = np.where(missing, 0, values).astype(np.int64)
+    placeholder = np.isin(safe, PLACEHOLDER_MMSIS) & ~missing
     mid = safe // 1_000_000
     not_ship = ~missing & ~placeholder & (
         (safe < 100_000_000) | (safe > 999_999_999) | (mid < SHIP_MID_MIN) | (mid > SHIP_MID_MAX)
     )
-    out = np.full(len(arr), None, dtype=object)
-    out[not_ship] = "mmsi_not_ship"
-    out[placeholder] = "mmsi_placeholder"
-    out[missing] = "mmsi_missing"
-    return pd.Series(out, index=mmsi.index)
-
-
-def position_reason(lat: pd.Series, lon: pd.Series) -> pd.Series:
-    """Rule name per row for the position (91/181 sentinels first, then ranges)."""
-    la = lat.to_numpy(dtype="float64", na_value=np.nan)
-    lo = lon.to_numpy(dtype="float64", na_value=np.nan)
-    out = np.full(len(la), None, dtype=object)
-    out[(lo < -180) | (lo > 180) | np.isnan(lo)] = "lon_out_of_range"
-    out[(la < -90) | (la > 90) | np.isnan(la)] = "lat_out_of_range"
-    out[(la == 91) | (lo == 181)] = "position_unavailable"
-    return pd.Series(out, index=lat.index)
-
-
-def timestamp_after_span(ts: pd.Series, tolerance_h: float) -> pd.Series:
-    """Rows stamped after the file's own time span by more than a tolerance.
-
-    The span runs to the end of the UTC day of the file's 99th-percentile time (the median
-    for files under 100 rows): AIS files are delivered per day or per hour, so a row days
-    or years later is a receiver clock error, while a daily file whose traffic thins out
-    towards midnight keeps every row.
-    """
-    valid = ts.dropna()
-    if valid.empty:
-        return pd.Series(False, index=ts.index)
-    anchor = valid.quantile(0.99) if len(valid) >= 100 else valid.median()
-    limit = anchor.normalize() + pd.Timedelta(days=1) + pd.Timedelta(hours=tolerance_h)
-    return (ts > limit).fillna(False).astype(bool)
-
-
-def null_unavailable(
-    df: pd.DataFrame,
-) -> pd.DataFrame:
-    """Turn AIS 'not available' values into nulls: SOG 102.3 (and out of range), COG 360
-    (and out of range), heading 511 (and out of range), nav status outside 0..15."""
-    out = df
-    if "sog_kn" in out:
-        sog = out["sog_kn"].astype("float64")
-        out["sog_kn"] = sog.where((sog >= 0) & (sog < 102.25))
-    if "cog_deg" in out:
-        cog = out["cog_deg"].astype("float64")
-        out["cog_deg"] = cog.where((cog >= 0) & (cog < 360))
-    if "heading_deg" in out:
-        hdg = out["heading_deg"].astype("float64")
-        out["heading_deg"] = hdg.where((hdg >= 0) & (hdg < 360))
-    if "nav_status" in out:
-        ns = pd.to_numeric(out["nav_status"], errors="coerce")
-        out["nav_status"] = ns.where((ns >= 0) & (ns <= 15)).astype("Int8")
+    out = np.zeros(len(values), dtype=np.int8)
+    out[not_ship] = code("mmsi_not_ship")
+    out[placeholder] = code("mmsi_placeholder")
+    out[missing] = code("mmsi_missing")
     return out
 
 
-def label(mask: np.ndarray, rule: str, index: pd.Index) -> pd.Series:
-    """A per-row rule column: ``rule`` where ``mask`` holds, None elsewhere."""
-    out = np.full(len(mask), None, dtype=object)
-    out[mask] = rule
-    return pd.Series(out, index=index)
+def position_codes(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Per-row code for the position (91/181 sentinels first, then ranges)."""
+    la = np.asarray(lat, dtype="float64")
+    lo = np.asarray(lon, dtype="float64")
+    out = np.zeros(len(la), dtype=np.int8)
+    with np.errstate(invalid="ignore"):
+        out[(lo < -180) | (lo > 180) | np.isnan(lo)] = code("lon_out_of_range")
+        out[(la < -90) | (la > 90) | np.isnan(la)] = code("lat_out_of_range")
+        out[(la == 91) | (lo == 181)] = code("position_unavailable")
+    return out
+
+
+def timestamp_after_span(ts_us: np.ndarray, valid: np.ndarray, tolerance_h: float) -> np.ndarray:
+    """Rows stamped after the file's own time span by more than a tolerance.
+
+    ``ts_us`` holds microseconds since the epoch (anything where ``valid`` is False). The
+    span runs to the end of the UTC day of the file's 99th-percentile time (the median for
+    files under 100 rows): AIS files are delivered per day or per hour, so a row days or
+    years later is a receiver clock error, while a daily file whose traffic thins out
+    towards midnight keeps every row.
+    """
+    times = ts_us[valid]
+    if times.size == 0:
+        return np.zeros(len(ts_us), dtype=bool)
+    anchor = np.quantile(times, 0.99 if times.size >= 100 else 0.5, method="lower")
+    day_us = 86_400_000_000
+    limit = (anchor // day_us + 1) * day_us + int(tolerance_h * 3_600_000_000)
+    return valid & (ts_us > limit)
+
+
+def first_failure(*codes: np.ndarray) -> np.ndarray:
+    """Combine per-rule codes: the first non-zero code per row wins (0 = passes)."""
+    out = codes[0].copy()
+    for c in codes[1:]:
+        np.copyto(out, c, where=out == OK)
+    return out
+
+
+def null_unavailable(name: str, values: np.ndarray) -> np.ndarray:
+    """AIS 'not available' and out-of-range values as NaN: SOG 102.3 (≥ 102.25), COG 360,
+    heading 511, nav status outside 0..15 — nulls, not rejections."""
+    v = np.asarray(values, dtype="float64")
+    upper = {"sog_kn": 102.25, "cog_deg": 360.0, "heading_deg": 360.0, "nav_status": 16.0}[name]
+    with np.errstate(invalid="ignore"):
+        return np.where((v >= 0) & (v < upper), v, np.nan)
 
 
 def count_by_rule(quarantine: pd.DataFrame) -> dict[str, int]:
     """Quarantined rows per rule name, for run summaries."""
     counts = quarantine["rule"].value_counts().sort_index()
     return {str(k): int(v) for k, v in counts.items()}
-
-
-def first_reason(*reasons: pd.Series) -> pd.Series:
-    """Combine per-rule results: the first non-null rule name per row wins."""
-    result = reasons[0].copy()
-    for r in reasons[1:]:
-        result = result.where(result.notna(), r)
-    return result
-
-
-@dataclass
-class Split:
-    """Rows that passed, and rows rejected with the rule that rejected them."""
-
-    accepted: pd.DataFrame
-    rejected: pd.DataFrame  # same columns plus 'rule' and 'detail'
-
-
-def split_by_reason(
-    df: pd.DataFrame, reason: pd.Series, detail: Callable[[pd.DataFrame], pd.Series]
-) -> Split:
-    """Separate failing rows; ``detail`` describes each failing row for the quarantine."""
-    bad = reason.notna().to_numpy()
-    rejected = df.loc[bad].copy()
-    rejected["rule"] = reason[bad].astype(str)
-    rejected["detail"] = detail(rejected) if len(rejected) else pd.Series([], dtype=str)
-    return Split(df.loc[~bad], rejected)
 
 
 def imo_valid(imo: pd.Series) -> pd.Series:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -74,10 +75,10 @@ def first_line(data: bytes, limit: int = 65536) -> str:
     return line.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
 
 
+NMEA_SENTENCE = re.compile(rb"(^|[\\\s])[!$][A-Z]{2}VD[MO],|^\\[a-z]:|^\$PGHP,")
+
+
 def looks_like_nmea(data: bytes) -> bool:
-    """True when most of the first non-empty lines are NMEA sentences or tag blocks."""
-    lines = [ln.strip() for ln in data[:65536].splitlines() if ln.strip()][:50]
-    if not lines:
-        return False
-    hits = sum(1 for ln in lines if ln[:1] in (b"!", b"\\", b"$"))
-    return hits >= max(1, len(lines) // 2)
+    """True when the head of the file holds AIS sentences, also behind tag blocks or line
+    numbers and among comment lines (gpsd captures are mostly commentary)."""
+    return any(NMEA_SENTENCE.search(ln.strip()) for ln in data[:65536].splitlines()[:500])
