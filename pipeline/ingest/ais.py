@@ -27,6 +27,7 @@ from pipeline.ingest.csv_ais import (
     CsvLayout,
     detect_layout,
     parse_header,
+    raw_lines,
     read_csv,
     static_rows,
 )
@@ -108,7 +109,7 @@ class _Batch:
     """Validated rows of one file, waiting to be merged into the lake."""
 
     summary: FileSummary
-    source: SourceFile
+    source_id: str  # not the SourceFile: its bytes must not outlive decoding
     positions: pa.Table
     static: pa.Table
     quarantine: pd.DataFrame
@@ -130,11 +131,12 @@ def decode_source(
     if layout is None and looks_like_nmea(data):
         from pipeline.ingest.nmea import decode_nmea
 
-        nm = decode_nmea(data, default_date=default_date)
+        nm = decode_nmea(data, default_date=default_date, single_raw=False)
         return Decoded(
             positions=nm.positions, static=nm.static, rejects=nm.rejects,
             records=nm.messages, other_types=dict(nm.other_types),
             header_lines=nm.header_lines, layout="nmea",
+            raw_of=lambda lines: raw_lines(data, lines),
         )
     if layout is None:
         shown = ", ".join(header[:12]) if any(header) else "(empty)"
@@ -218,13 +220,22 @@ def validate(
                               decoded.rejects, decoded.rejects["raw"].tolist())
         )
 
-    def check(frame: pd.DataFrame | pa.Table | None, table_name: str) -> pa.Table:
+    def check(attr: str, table_name: str) -> pa.Table:
         schema = POSITIONS if table_name == "positions" else VESSEL_STATIC
+        # take the decoded frame out of ``decoded`` so it is freed once converted
+        frame = getattr(decoded, attr)
+        setattr(decoded, attr, None)
         if frame is None or len(frame) == 0:
             return schema.empty_table()
-        table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(
-            frame, preserve_index=False
-        )
+        raw_text = None
+        if isinstance(frame, pa.Table):
+            table = frame
+        else:  # the raw sentence text is needed only for the few rejected rows
+            raw_text = frame["raw"] if "raw" in frame.columns else None
+            table = pa.Table.from_pandas(
+                frame.drop(columns=["raw"], errors="ignore"), preserve_index=False
+            )
+        del frame
         ts_col = pc.cast(table.column("timestamp"), pa.timestamp("us", tz="UTC"))
         ts_valid = ts_col.is_valid().to_numpy(zero_copy_only=False)
         ts_us = pc.fill_null(pc.cast(ts_col, pa.int64()), 0).to_numpy()
@@ -250,8 +261,13 @@ def validate(
             rej = table.filter(pa.array(bad_record)).to_pandas()
             rej["rule"] = rules.names(failed[bad_record])
             rej["detail"] = _detail(rej)
-            if "raw" in rej:
-                raw = rej["raw"].tolist()
+            if raw_text is not None:
+                raw = raw_text.to_numpy()[bad_record].tolist()
+                missing = [i for i, r in enumerate(raw) if not isinstance(r, str)]
+                if missing and decoded.raw_of is not None:
+                    cut = decoded.raw_of(rej["source_line"].to_numpy()[missing])
+                    for i, text in zip(missing, cut, strict=True):
+                        raw[i] = text
             elif decoded.raw_of is not None:
                 raw = decoded.raw_of(rej["source_line"].to_numpy())
             else:
@@ -275,11 +291,11 @@ def validate(
         )
 
     span_limit = _span_limit(decoded, tolerance_h)
-    positions = check(decoded.positions, "positions")
+    positions = check("positions", "positions")
     if decoded.static_from_positions:
         static = static_rows(positions)
     else:
-        static = check(decoded.static, "vessel_static")
+        static = check("static", "vessel_static")
     positions = positions.select([c for c in positions.column_names if c in POSITIONS.names])
     q = pd.concat(quarantine, ignore_index=True) if quarantine else _quarantine_frame(
         source, "positions", pd.DataFrame({"source_line": [], "rule": [], "detail": []}), []
@@ -296,6 +312,24 @@ def _home_date(positions: pa.Table, default_date: date | None) -> date | None:
     return default_date
 
 
+def _ingest_one(
+    source: SourceFile,
+    summary: FileSummary,
+    default_date: date | None,
+    tolerance_h: float,
+    layouts: tuple[CsvLayout, ...],
+) -> _Batch:
+    """Decode and validate one input; only the validated Arrow tables are kept."""
+    decoded = decode_source(source, default_date, layouts)
+    positions, static, quarantine = validate(decoded, source, tolerance_h)
+    summary.format = decoded.layout
+    summary.read = decoded.records
+    summary.other_types = sum(decoded.other_types.values())
+    summary.quarantined = rules.count_by_rule(quarantine)
+    return _Batch(summary, source.source_id, positions, static, quarantine,
+                  _home_date(positions, default_date))
+
+
 def ingest_ais(
     paths: Iterable[str | Path],
     lake: Lake,
@@ -310,29 +344,20 @@ def ingest_ais(
     summaries: list[FileSummary] = []
     for path in paths:
         try:
-            sources = list(open_sources(path))
+            for source in open_sources(path):
+                if progress:
+                    progress(source.name)
+                summary = FileSummary(file=source.name)
+                summaries.append(summary)
+                try:
+                    batches.append(
+                        _ingest_one(source, summary, default_date, tolerance_h, layouts)
+                    )
+                except UserError as exc:
+                    summary.error = str(exc)
+                del source  # the file's bytes are not needed past decoding
         except UserError as exc:
             summaries.append(FileSummary(file=Path(str(path)).name, error=str(exc)))
-            continue
-        for source in sources:
-            if progress:
-                progress(source.name)
-            summary = FileSummary(file=source.name)
-            summaries.append(summary)
-            try:
-                decoded = decode_source(source, default_date, layouts)
-            except UserError as exc:
-                summary.error = str(exc)
-                continue
-            positions, static, quarantine = validate(decoded, source, tolerance_h)
-            summary.format = decoded.layout
-            summary.read = decoded.records
-            summary.other_types = sum(decoded.other_types.values())
-            summary.quarantined = rules.count_by_rule(quarantine)
-            batches.append(
-                _Batch(summary, source, positions, static, quarantine,
-                       _home_date(positions, default_date))
-            )
     written = _merge_into_lake(lake, batches)
     for b in batches:
         s = b.summary
@@ -358,7 +383,7 @@ def _records(table: pa.Table) -> int:
 def _merge_into_lake(lake: Lake, batches: list[_Batch]) -> dict[str, list[str]]:
     """Merge each batch's rows into the partitions of the days they touch."""
     written: dict[str, list[str]] = {}
-    ids = {b.source.source_id for b in batches}
+    ids = {b.source_id for b in batches}
     for table, attr in (("positions", "positions"), ("vessel_static", "static")):
         result = merge_into_lake(lake, table, [getattr(b, attr) for b in batches], ids, "timestamp")
         if result.days:

@@ -89,7 +89,7 @@ def merge_into_lake(
     for dn in np.unique(days):
         day = None if dn < 0 else date(1970, 1, 1) + np.timedelta64(int(dn), "D").astype(object)
         mask = days == dn
-        part = new.filter(pa.array(mask))
+        part = new if mask.all() else new.filter(pa.array(mask))
         part_batch = batch[mask]
         part_record = is_record[mask]
         existing = lake.read_partition(table_name, day)
@@ -97,23 +97,28 @@ def merge_into_lake(
             keep = pc.invert(pc.is_in(existing.column("source_id"), pa.array(sorted(replace_sources))))
             existing = existing.filter(keep)
         merged = pa.concat_tables([existing, part]) if existing.num_rows else part
+        del part
         merged_batch = np.concatenate([np.full(existing.num_rows, -1, dtype=np.int64), part_batch])
         merged_record = np.concatenate([np.zeros(existing.num_rows, dtype=bool), part_record])
+        del existing
         order = sort_order(merged, SORT_KEYS[table_name])
-        if not np.all(order[1:] > order[:-1]):
-            merged = merged.take(pa.array(order))
-        merged_batch = merged_batch[order]
-        merged_record = merged_record[order]
+        rows = order
         if keys:
-            start = _group_starts(merged, keys)
-            lines = merged.column("source_line").to_numpy()
-            arrival = (merged_batch << ARRIVAL_SHIFT) + lines
+            start = _group_starts(merged, keys, order)
+            sorted_batch = merged_batch[order]
+            lines = merged.column("source_line").to_numpy()[order]
+            arrival = (sorted_batch << ARRIVAL_SHIFT) + lines
             group = np.cumsum(start) - 1
             first_arrival = np.minimum.reduceat(arrival, np.flatnonzero(start))
-            late = (arrival != first_arrival[group]) & (merged_batch >= 0) & merged_record
-            dups += np.bincount(merged_batch[late], minlength=n_batches)[:n_batches]
-            merged = merged.filter(pa.array(start))
+            late = (arrival != first_arrival[group]) & (sorted_batch >= 0) & merged_record[order]
+            dups += np.bincount(sorted_batch[late], minlength=n_batches)[:n_batches]
+            rows = order[start]
+            del sorted_batch, lines, arrival, group, late, start
+        # one take does both the sort and the de-duplication (a single copy of the day)
+        if len(rows) != merged.num_rows or np.any(rows[1:] < rows[:-1]):
+            merged = merged.take(pa.array(rows))
         lake.write_partition(table_name, day, merged, presorted=True)
+        del merged
         written.append(day.isoformat() if day else "undated")
     return MergeResult(written, dups)
 
@@ -152,18 +157,14 @@ def sort_order(table: pa.Table, keys: Sequence[str]) -> np.ndarray:
     return np.asarray(order.to_numpy(), dtype=np.int64)
 
 
-def _group_starts(table: pa.Table, keys: Sequence[str]) -> np.ndarray:
-    """True where a row's key differs from the previous row's (table sorted by the keys);
-    two nulls count as equal."""
-    n = table.num_rows
+def _group_starts(table: pa.Table, keys: Sequence[str], order: np.ndarray) -> np.ndarray:
+    """For the rows in ``order`` (sorted by the keys): True where a row's key differs from
+    the previous row's. Nulls compare equal to nulls (they map to one sortable value)."""
+    n = len(order)
     same = np.ones(max(n - 1, 0), dtype=bool)
     for k in keys:
-        arr = table.column(k).combine_chunks()
-        a, b = arr.slice(1), arr.slice(0, n - 1)
-        eq = pc.fill_null(pc.equal(a, b), False)
-        if arr.null_count:
-            eq = pc.or_(eq, pc.and_(pc.is_null(a), pc.is_null(b)))
-        same &= eq.to_numpy(zero_copy_only=False)
+        values = _sortable(table.column(k))[order]
+        same &= values[1:] == values[:-1]
     start = np.ones(n, dtype=bool)
     start[1:] = ~same
     return start

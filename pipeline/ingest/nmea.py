@@ -896,11 +896,16 @@ def _positions_frame(
     )
 
 
-def decode_nmea(data: bytes, default_date: dt.date | None = None) -> NmeaDecoded:
+def decode_nmea(
+    data: bytes, default_date: dt.date | None = None, single_raw: bool = True
+) -> NmeaDecoded:
     """Decode a whole NMEA 0183 AIS file (bytes) into positions, static reports and rejects.
 
     ``default_date`` gives sentences without any time source 00:00 UTC of that day;
-    without it they get NaT (the caller quarantines them).
+    without it they get NaT (the caller quarantines them). With ``single_raw=False`` the
+    ``raw`` text of single-sentence position reports is left null (it is line
+    ``source_line`` of the input): the ingest stage cuts it from the input for the few rows
+    it rejects instead of holding ~80 bytes per row for all of them.
     """
     buf = np.frombuffer(data, dtype=np.uint8)
     starts, ends = _split_lines(buf) if buf.size else (np.zeros(0, np.int64),) * 2
@@ -953,7 +958,11 @@ def decode_nmea(data: bytes, default_date: dt.date | None = None) -> NmeaDecoded
     del s, single, sp0
     col.starts = col.ends = np.zeros(0, dtype=np.int64)  # all line rejects recorded by now
     _release_heap()
-    pos1 = _positions_frame(d1, t1, line1, _raw_views(data, r_start, r_end))
+    raw1 = (
+        _raw_views(data, r_start, r_end) if single_raw
+        else pa.nulls(len(r_start), pa.large_string())
+    )
+    pos1 = _positions_frame(d1, t1, line1, raw1)
     del r_start, r_end
 
     # --- reassembled messages, from the side buffer --------------------------------------
