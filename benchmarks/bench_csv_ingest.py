@@ -40,25 +40,28 @@ def build_csv(rows: int, out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=2_000_000, help="rows in the generated CSV")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best is shown")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "AIS_2022_01_03.csv"
         build_csv(args.rows, path)
         size_mb = path.stat().st_size / 1e6
-        t0 = time.perf_counter()
-        table = pacsv.read_csv(path)
-        t_read = time.perf_counter() - t0
-        assert isinstance(table, pa.Table)
-        del table
-        lake = Lake(Path(tmp) / "lake")
-        t0 = time.perf_counter()
-        summary = ingest_ais([path], lake)
-        t_ingest = time.perf_counter() - t0
+        t_read = t_ingest = float("inf")
+        for i in range(args.repeat):
+            t0 = time.perf_counter()
+            table = pacsv.read_csv(path)
+            t_read = min(t_read, time.perf_counter() - t0)
+            assert isinstance(table, pa.Table)
+            del table
+            lake = Lake(Path(tmp) / f"lake{i}")  # a fresh lake: first ingest of the day
+            t0 = time.perf_counter()
+            summary = ingest_ais([path], lake)
+            t_ingest = min(t_ingest, time.perf_counter() - t0)
         f = summary.files[0]
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"rows={f.read:,} file={size_mb:.0f} MB accepted={f.accepted:,} "
               f"quarantined={f.quarantined_total:,} duplicates={f.duplicates:,}")
-        print(f"pyarrow read_csv: {t_read:.2f} s")
+        print(f"pyarrow read_csv: {t_read:.2f} s (best of {args.repeat})")
         print(f"ingest_ais (read+validate+write): {t_ingest:.2f} s  "
               f"({f.read / t_ingest:,.0f} rows/s)  ratio {t_ingest / t_read:.2f}x (target <= 3x)")
         print(f"peak RSS {peak:,.0f} MB")

@@ -329,15 +329,15 @@ def raw_lines(data: bytes, lines: np.ndarray) -> list[str]:
     """The exact text of the given 1-based line numbers (for quarantine records)."""
     if len(lines) == 0:
         return []
-    buf = np.frombuffer(data, dtype=np.uint8)
-    nl = np.flatnonzero(buf == 10)
-    starts = np.concatenate([[0], nl + 1])
-    ends = np.concatenate([nl, [len(buf)]])
+    nl = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    idx = np.asarray(lines, dtype=np.int64) - 1
+    inside = (idx >= 0) & (idx <= len(nl))
+    safe = np.clip(idx, 0, len(nl))
+    starts = np.where(safe == 0, 0, nl[np.maximum(safe - 1, 0)] + 1) if len(nl) else np.zeros_like(safe)
+    ends = np.where(safe < len(nl), nl[np.minimum(safe, max(len(nl) - 1, 0))], len(data)) if len(
+        nl) else np.full_like(safe, len(data))
     out = []
-    for ln in np.asarray(lines, dtype=np.int64):
-        i = int(ln) - 1
-        if 0 <= i < len(starts):
-            out.append(data[starts[i] : ends[i]].decode("utf-8", errors="replace").rstrip("\r")[:2000])
-        else:
-            out.append("")
+    for ok, a, b in zip(inside.tolist(), starts.tolist(), ends.tolist(), strict=True):
+        text = data[a:b].decode("utf-8", errors="replace").rstrip("\r") if ok else ""
+        out.append(text[:2000])
     return out
