@@ -19,7 +19,7 @@ $(STAMP): requirements.lock pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(PY) -m pipeline.demo --home $(DEMO_HOME)
+	$(VENV)/bin/vessel-risk --home $(DEMO_HOME) demo
 
 lint: install
 	$(VENV)/bin/ruff check pipeline dags tests benchmarks config/build

@@ -32,8 +32,9 @@ lake_app = typer.Typer(help="Inspect the lake.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(lake_app, name="lake")
 
-console = Console(stderr=False)
-err_console = Console(stderr=True)
+# wide enough for the summary tables when output goes to a file or a CI log
+console = Console(stderr=False, width=None if sys.stdout.isatty() else 150)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 
 
 @dataclass
@@ -94,7 +95,7 @@ def _print_ingest(summary: Any, title: str) -> None:
         ("other types", "right"), ("quarantined", "right"), ("duplicates", "right"),
         ("vessels", "right"), ("time span (UTC)", "left"),
     ):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
+        table.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
     for f in summary.files:
         if f.error:
             table.add_row(f.file, "[red]error[/]", "", "", "", "", "", "", f"[red]{f.error}[/]")
@@ -120,7 +121,9 @@ def _print_ingest(summary: Any, title: str) -> None:
             qt.add_row(rule, f"{n:,}")
         console.print(qt)
     for tbl, days in summary.partitions.items():
-        console.print(f"[green]wrote[/] {tbl}: {', '.join(sorted(set(days)))}")
+        ordered = sorted(set(days))
+        span = ordered[0] if len(ordered) == 1 else f"{ordered[0]} … {ordered[-1]}"
+        console.print(f"[green]wrote[/] lake/{tbl}: {len(ordered)} partition(s), {span}")
 
 
 def _progress() -> Progress:
@@ -263,12 +266,40 @@ def lake_quarantine_cmd(
     console.print(t)
 
 
+@app.command("demo")
+def demo_cmd(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Run the product on the shipped samples into the workspace (default ./var)."""
+    from pipeline.demo import run_demo
+
+    c: Context = ctx.obj
+    result = run_demo(c.settings, c.workspace)
+    if as_json:
+        sys.stdout.write(json.dumps(result.as_dict(), indent=2, default=str) + "\n")
+        return
+    for title, summary in result.stages.items():
+        _print_ingest(summary, title)
+    console.print(f"\nworkspace: {result.workspace.home}")
+    console.print(f"lake:      {result.workspace.lake}  (see `vessel-risk --home "
+                  f"{result.workspace.home} lake status`)")
+
+
+def _register_simulate() -> None:
+    from pipeline.simulate.command import simulate_cmd
+
+    app.command("simulate")(simulate_cmd)
+
+
+_register_simulate()
+
+
 def main() -> None:
     """Entry point: run the app and turn user errors into one clear message."""
     from pipeline.config import ConfigError
 
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click returns the code of typer.Exit here
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except (UserError, ConfigError) as exc:
         err_console.print(f"error: {exc}", style="red", highlight=False, markup=False)
         sys.exit(2)
@@ -278,12 +309,11 @@ def main() -> None:
         sys.exit(130)
     except SystemExit:
         raise
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:  # usage errors (typer's vendored click) arrive here
+        show = getattr(exc, "show", None)
+        if callable(show) and isinstance(getattr(exc, "exit_code", None), int):
+            show()
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         raise
 
 
