@@ -386,7 +386,7 @@ def test_env_overrides(cfg: Path, tmp_path: Path) -> None:
         }
     )
     assert s.config_dir == cfg.resolve()
-    assert s.workspace.home == home and s.workspace.lake_dir == home / "lake"
+    assert s.workspace.home == home
     assert s.database.url == f"sqlite:///{home / 'vessel_risk.db'}"
     assert s.ingest.future_timestamp_tolerance_h == 12
     assert s.active_regions == ("andaman-sea",)

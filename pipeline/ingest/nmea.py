@@ -25,6 +25,7 @@ import pyais
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.ingest.rules import RULES
 from pipeline.ingest.sixbit import (
     HEX,
     SIXBIT,
@@ -53,12 +54,13 @@ STATIC_TYPES = (5, 24)
 MIN_BITS = {1: 137, 2: 137, 3: 137, 18: 133, 19: 301, 27: 94, 5: 420, 24: 160}
 MIN_BITS_OTHER = 38  # type, repeat and MMSI
 
+# The rules this decoder applies; their meaning lives in pipeline.ingest.rules.RULES.
 REJECT_RULES = {
-    "nmea_checksum": "checksum of the sentence or of its tag block does not match",
-    "nmea_malformed": "sentence structure broken (fields, fragment numbers, tag block)",
-    "nmea_payload_invalid": "payload empty, too short for its type or not 6-bit armour",
-    "nmea_fragment_incomplete": "fragment of a multi-sentence message that never completed",
-    "not_ais": "line is neither an AIS sentence nor a recognised time header",
+    name: RULES[name]
+    for name in (
+        "nmea_checksum", "nmea_malformed", "nmea_payload_invalid", "nmea_fragment_incomplete",
+        "not_ais",
+    )
 }
 
 _SLOW_RE = re.compile(
