@@ -58,21 +58,10 @@ class Section(BaseModel):
 
 
 class WorkspaceSettings(Section):
-    """Root of landing/, lake/, reports/ and the embedded database."""
+    """Root of landing/, lake/, reports/ and the embedded database (the layout below it is
+    pipeline.workspace.Workspace)."""
 
     home: Path = Path("./var")
-
-    @property
-    def landing_dir(self) -> Path:
-        return self.home / "landing"
-
-    @property
-    def lake_dir(self) -> Path:
-        return self.home / "lake"
-
-    @property
-    def reports_dir(self) -> Path:
-        return self.home / "reports"
 
 
 class DatabaseSettings(Section):
@@ -149,12 +138,68 @@ class ReferencePaths(Section):
     mid_file: str = "mid.csv"
 
 
+SIMULATED_KINDS = ("cargo", "tanker", "fishing", "ferry", "tug", "anchored")
+
+
+class SimulateSettings(Section):
+    """``vessel-risk simulate``: synthetic regional AIS with hidden smuggling (pipeline/simulate).
+
+    Rates are per AIS report unless the name says otherwise; see pipeline/simulate/reception.py.
+    """
+
+    vessels: int = Field(default=200, ge=1)  # default fleet size when --vessels is not given
+    smuggling_fraction: float = Field(default=0.02, ge=0, le=0.5)  # scenarios per vessel
+    kind_mix: dict[str, float] = Field(
+        default_factory=lambda: {
+            "cargo": 0.2, "tanker": 0.08, "fishing": 0.47, "ferry": 0.06, "tug": 0.07,
+            "anchored": 0.12,
+        }
+    )
+    # Received Class A under-way interval = ITU nominal (2/6/10 s) x this factor.
+    class_a_underway_thinning: float = Field(default=3.0, ge=1)
+    coastal_coverage_km: float = Field(default=60.0, gt=0)  # full terrestrial reception
+    satellite_only_beyond_km: float = Field(default=120.0, gt=0)  # passes only beyond this
+    position_noise_m: float = Field(default=8.0, ge=0)
+    duplicate_rate: float = Field(default=0.004, ge=0, le=0.2)
+    late_rate: float = Field(default=0.01, ge=0, le=0.5)
+    glitch_rate: float = Field(default=0.0002, ge=0, le=0.01)
+    invalid_vessel_fraction: float = Field(default=0.01, ge=0, le=0.2)  # junk MMSI / lat 91
+    port_call_omission_rate: float = Field(default=0.1, ge=0, le=1)
+    port_call_mismatch_rate: float = Field(default=0.06, ge=0, le=1)
+    incident_report_fraction: float = Field(default=0.5, ge=0, le=1)
+    # Region id -> 12 monthly multipliers (Jan..Dec) of the smuggling rate; absent = 1.
+    season_by_month: dict[str, list[float]] = Field(
+        default_factory=lambda: {
+            "andaman-sea": [1.0, 0.6, 0.5, 0.35, 0.1, 0.0, 0.0, 0.0, 0.0, 0.8, 1.0, 1.0]
+        }
+    )
+
+    @field_validator("kind_mix")
+    @classmethod
+    def _kinds(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = sorted(set(v) - set(SIMULATED_KINDS))
+        if bad:
+            raise ValueError(f"unknown vessel kind(s) {bad}; known: {list(SIMULATED_KINDS)}")
+        if any(x < 0 for x in v.values()) or sum(v.values()) <= 0:
+            raise ValueError("kind_mix weights must be >= 0 and not all 0")
+        return v
+
+    @field_validator("season_by_month")
+    @classmethod
+    def _months(cls, v: dict[str, list[float]]) -> dict[str, list[float]]:
+        for region, vals in v.items():
+            if len(vals) != 12 or any(x < 0 for x in vals):
+                raise ValueError(f"{region}: 12 multipliers >= 0 (Jan..Dec) expected")
+        return v
+
+
 class StageSections(Section):
     """Sections passed to the stages unchanged. A new stage adds its sub-model here."""
 
     workspace: WorkspaceSettings = Field(default_factory=WorkspaceSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    simulate: SimulateSettings = Field(default_factory=SimulateSettings)
 
 
 class SettingsFile(StageSections):
