@@ -22,7 +22,7 @@ demo: install
 	$(VENV)/bin/vessel-risk --home $(DEMO_HOME) demo
 
 lint: install
-	$(VENV)/bin/ruff check pipeline dags tests benchmarks config/build
+	$(VENV)/bin/ruff check pipeline tests benchmarks config/build $(wildcard dags)
 	$(VENV)/bin/mypy
 
 test: lint

@@ -33,8 +33,8 @@ app.add_typer(ingest_app, name="ingest")
 app.add_typer(lake_app, name="lake")
 
 # wide enough for the summary tables when output goes to a file or a CI log
-console = Console(stderr=False, width=None if sys.stdout.isatty() else 150)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
+console = Console(stderr=False, width=None if sys.stdout.isatty() else 175)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 175)
 
 
 @dataclass
@@ -90,23 +90,22 @@ def _parse_date(value: str | None, option: str) -> date | None:
 
 def _print_ingest(summary: Any, title: str) -> None:
     table = Table(title=title, header_style="bold")
-    for col, just in (
-        ("file", "left"), ("format", "left"), ("read", "right"), ("accepted", "right"),
-        ("other types", "right"), ("quarantined", "right"), ("duplicates", "right"),
-        ("vessels", "right"), ("time span (UTC)", "left"),
-    ):
-        table.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
+    table.add_column("file", max_width=36, no_wrap=True, overflow="ellipsis")
+    table.add_column("format", no_wrap=True)
+    for col in ("read", "accepted", "other types", "quarantined", "duplicates", "vessels"):
+        table.add_column(col, justify="right", no_wrap=True, min_width=max(9, len(col)))
+    table.add_column("time span (UTC)", no_wrap=True)
     for f in summary.files:
         if f.error:
-            table.add_row(f.file, "[red]error[/]", "", "", "", "", "", "", f"[red]{f.error}[/]")
+            table.add_row(f.file, "[red]error[/]", "", "", "", "", "", "", "")
             continue
-        span = (
-            f"{f.start:%Y-%m-%d %H:%M} → {f.end:%Y-%m-%d %H:%M}" if f.start and f.end else "-"
-        )
-        q = f"{f.quarantined_total:,}"
+        span = "-"
+        if f.start and f.end:
+            end = f"{f.end:%H:%M}" if f.start.date() == f.end.date() else f"{f.end:%Y-%m-%d %H:%M}"
+            span = f"{f.start:%Y-%m-%d %H:%M} → {end}"
         table.add_row(
-            f.file, f.format, f"{f.read:,}", f"{f.accepted:,}", f"{f.other_types:,}", q,
-            f"{f.duplicates:,}", f"{f.vessels:,}", span,
+            f.file, f.format, f"{f.read:,}", f"{f.accepted:,}", f"{f.other_types:,}",
+            f"{f.quarantined_total:,}", f"{f.duplicates:,}", f"{f.vessels:,}", span,
         )
     console.print(table)
     rules: dict[str, int] = {}
@@ -276,6 +275,12 @@ def demo_cmd(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         sys.stdout.write(json.dumps(result.as_dict(), indent=2, default=str) + "\n")
         return
+    sim = result.simulation
+    console.print(
+        f"simulated {sim.days} days of {sim.region} from {sim.start} into {sim.out}: "
+        f"{sum(sim.vessels_by_kind.values())} vessels, "
+        f"{sum(sim.scenarios.values())} smuggling scenarios"
+    )
     for title, summary in result.stages.items():
         _print_ingest(summary, title)
     console.print(f"\nworkspace: {result.workspace.home}")

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from pipeline.ingest import rules
 from pipeline.simulate import aivdm
 from pipeline.simulate.identities import Fleet
 from pipeline.simulate.reception import Reports
@@ -46,23 +47,13 @@ class Written:
         return sum(self.quarantined.values())
 
 
-PLACEHOLDER_MMSIS = np.array(
-    sorted({123456789, 987654321, 12345678, 1234567, 0} | {int(str(d) * 9) for d in range(1, 10)}),
-    dtype=np.int64,
-)
-
-
 def mmsi_problem(mmsi: npt.NDArray[np.int64]) -> npt.NDArray[np.object_]:
-    """The ingest rule an MMSI will fail (placeholder, not a ship MMSI) or None.
-
-    Mirrors the documented ingest rules (README, pipeline.ingest.rules) on purpose instead of
-    importing them: the simulator states what it *meant* to write, the round-trip test checks
-    that the ingest agrees.
-    """
-    mid = mmsi // 1_000_000
+    """The ingest rule an MMSI will fail (placeholder, not a ship MMSI) or None: the
+    simulator's accounting of the junk it wrote deliberately, by the ingest's own rules."""
+    codes = rules.mmsi_codes(mmsi.astype("float64"))
     out = np.full(len(mmsi), None, dtype=object)
-    out[(mmsi < 100_000_000) | (mmsi > 999_999_999) | (mid < 201) | (mid > 775)] = "mmsi_not_ship"
-    out[np.isin(mmsi, PLACEHOLDER_MMSIS)] = "mmsi_placeholder"
+    bad = codes != rules.OK
+    out[bad] = rules.names(codes[bad])
     return out
 
 
