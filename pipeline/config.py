@@ -26,7 +26,15 @@ import numpy as np
 import pandas as pd
 import shapely
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from shapely.geometry.base import BaseGeometry
 
 from pipeline.geo import DistanceIndex, buffer_point_km, build_distance_index
@@ -193,6 +201,40 @@ class SimulateSettings(Section):
         return v
 
 
+class EventSettings(Section):
+    """``vessel-risk detect``: thresholds of the track builder and the event detectors.
+
+    Defaults follow Global Fishing Watch where it publishes them, and are tuned tighter where
+    small-boat transfers near departure beaches must be caught (GFW suppresses those).
+    """
+
+    lookback_days: int = Field(default=1, ge=0, le=7)  # earlier days read for events crossing midnight
+    max_implied_speed_kn: float = Field(default=50.0, gt=0)  # faster jumps are position glitches
+    segment_gap_h: float = Field(default=6.0, gt=0)  # a silence this long splits a track
+    night_sun_elevation_deg: float = Field(default=-6.0, ge=-18, le=0)  # night: sun below this
+    loiter_max_sog_kn: float = Field(default=2.0, gt=0)
+    loiter_min_duration_h: float = Field(default=1.0, gt=0)
+    dark_gap_min_h: float = Field(default=6.0, gt=0)
+    encounter_max_distance_m: float = Field(default=500.0, gt=0)
+    encounter_min_duration_h: float = Field(default=0.5, gt=0)
+    encounter_max_sog_kn: float = Field(default=3.0, gt=0)
+    encounter_min_port_distance_km: float = Field(default=3.0, ge=0)  # GFW uses 10 km
+    port_enter_km: float = Field(default=3.0, gt=0)
+    port_exit_km: float = Field(default=4.0, gt=0)
+    heading_min_duration_h: float = Field(default=2.0, gt=0)
+    heading_max_bearing_error_deg: float = Field(default=20.0, gt=0, le=90)
+    heading_min_sog_kn: float = Field(default=3.0, ge=0)
+
+    @model_validator(mode="after")
+    def _exit_beyond_enter(self) -> EventSettings:
+        if self.port_exit_km < self.port_enter_km:
+            raise ValueError(
+                f"port_exit_km ({self.port_exit_km}) must not be below port_enter_km "
+                f"({self.port_enter_km}): a vessel would leave a port before entering it"
+            )
+        return self
+
+
 class StageSections(Section):
     """Sections passed to the stages unchanged. A new stage adds its sub-model here."""
 
@@ -200,6 +242,7 @@ class StageSections(Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     simulate: SimulateSettings = Field(default_factory=SimulateSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
 
 
 class SettingsFile(StageSections):

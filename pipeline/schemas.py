@@ -85,11 +85,39 @@ QUARANTINE = pa.schema(
     ]
 )
 
+EVENTS = pa.schema(
+    [
+        _f("event_id", pa.string(), "Deterministic id: hash of mmsi, event type, start time (and partner or zone).", False),
+        _f("event_type", pa.string(), "loiter, zone_dwell, dark_gap, encounter, port_visit, identity_conflict or heading_to_destination.", False),
+        _f("mmsi", pa.int64(), "The vessel the event is about.", False),
+        _f("start_time", TS, "First position of the event (dark_gap: last position before the silence).", False),
+        _f("end_time", TS, "Last position of the event (dark_gap: first position after it). The event belongs to the UTC day of end_time.", False),
+        _f("duration_h", pa.float64(), "end_time - start_time in hours.", False),
+        _f("lat", pa.float64(), "Representative latitude (median position; dark_gap: where the vessel vanished)."),
+        _f("lon", pa.float64(), "Representative longitude (median position; dark_gap: where the vessel vanished)."),
+        _f("end_lat", pa.float64(), "dark_gap: where the vessel reappeared; heading_to_destination: last position."),
+        _f("end_lon", pa.float64(), "dark_gap: where the vessel reappeared; heading_to_destination: last position."),
+        _f("zone_id", pa.string(), "Configured zone (departure point, destination) or port LOCODE the event concerns."),
+        _f("partner_mmsi", pa.int64(), "encounter: the other vessel; identity_conflict: the other MMSI, when there is one."),
+        _f("night_h", pa.float64(), "Hours of the event at night (sun below the configured elevation at the position)."),
+        _f("open", pa.bool_(), "True when the event was still running at the end of the day's data: it is emitted again, whole and with the same id, on the day it ends.", False),
+        _f("positions", pa.int64(), "Number of AIS positions inside the event."),
+        _f("distance_to_shore_m", pa.float64(), "Distance from the representative position to the nearest land, metres."),
+        _f("distance_to_departure_m", pa.float64(), "Distance from the representative position to the nearest departure point area, metres."),
+        _f("distance_m", pa.float64(), "dark_gap: great-circle distance vanish→reappear; encounter: median distance between the vessels (m)."),
+        _f("implied_speed_kn", pa.float64(), "dark_gap: distance / silence duration, knots."),
+        _f("bearing_deg", pa.float64(), "dark_gap: course over ground at the vanish point; heading_to_destination: mean course (deg true)."),
+        _f("reception_ratio", pa.float64(), "dark_gap: positions received in the 6 h before the gap from this vessel and from vessels within 50 km, relative to what their reporting intervals predict (1 = normal reception; near 0 = reception hole)."),
+        _f("detail", pa.string(), "Plain-language specifics (identity conflict kind, names, port-call reference ...)."),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "positions": POSITIONS,
     "vessel_static": VESSEL_STATIC,
     "port_calls": PORT_CALLS,
     "quarantine": QUARANTINE,
+    "events": EVENTS,
 }
 
 # Column on which each table is partitioned by UTC date.
@@ -115,6 +143,7 @@ SORT_KEYS: dict[str, list[str]] = {
     "vessel_static": ["mmsi", "timestamp", "source_id", "source_line"],
     "port_calls": ["arrival_time", "port_locode", "call_id", "source_id", "source_line"],
     "quarantine": ["source_id", "source_line", "rule"],
+    "events": ["mmsi", "start_time", "event_type", "event_id"],
 }
 
 

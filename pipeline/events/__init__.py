@@ -1,0 +1,1 @@
+"""Behaviour events: one detector module per behaviour, all over one ``Track``."""

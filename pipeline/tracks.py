@@ -1,0 +1,142 @@
+"""Vessel tracks: positions sorted per vessel, glitches flagged, segments split at long gaps.
+
+Every detector works on one ``Track`` object: flat numpy arrays sorted by (mmsi, time) with
+per-row deltas to the previous kept position of the same vessel. Position glitches (a jump
+that implies more than ``events.max_implied_speed_kn`` to and from its neighbours) are kept
+in ``glitch`` for the features but are not part of the track the detectors see.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.config import EventSettings
+from pipeline.geo import haversine_m
+from pipeline.lake import Lake
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+B = npt.NDArray[np.bool_]
+US_PER_S = 1_000_000
+US_PER_DAY = 86_400 * US_PER_S
+MS_TO_KN = 3600 / 1852
+
+TRACK_COLUMNS = ["mmsi", "timestamp", "lat", "lon", "sog_kn", "cog_deg", "heading_deg",
+                 "nav_status", "transceiver_class"]
+
+
+@dataclass
+class Track:
+    """Positions of many vessels, sorted by (mmsi, t); glitches removed."""
+
+    mmsi: I64
+    t: I64  # microseconds since the epoch, UTC
+    lat: F64
+    lon: F64
+    sog: F64  # knots, NaN when not available
+    cog: F64  # degrees, NaN when not available
+    cls: npt.NDArray[np.object_]  # 'A', 'B' or None
+    day_start_us: int  # start of the partition day D (UTC)
+    day_end_us: int  # end of day D (exclusive)
+    glitches: dict[int, int] = field(default_factory=dict)  # mmsi -> glitches removed
+    # derived, filled by _derive()
+    new_vessel: B = field(default_factory=lambda: np.zeros(0, bool))  # first row of a vessel
+    new_segment: B = field(default_factory=lambda: np.zeros(0, bool))  # first row of a segment
+    dt_s: F64 = field(default_factory=lambda: np.zeros(0))  # seconds since previous (NaN at new vessel)
+    step_m: F64 = field(default_factory=lambda: np.zeros(0))  # metres from previous
+    segment: I64 = field(default_factory=lambda: np.zeros(0, np.int64))  # global segment number
+
+    def __len__(self) -> int:
+        return len(self.mmsi)
+
+    @property
+    def vessel_starts(self) -> I64:
+        return np.flatnonzero(self.new_vessel)
+
+    def on_day(self) -> B:
+        """Rows inside the partition day (the rest is look-back)."""
+        return (self.t >= self.day_start_us) & (self.t < self.day_end_us)
+
+    def take(self, rows: npt.NDArray[np.int64] | B) -> Track:
+        """A sub-track of whole vessels (rows must keep vessels whole and sorted)."""
+        out = Track(self.mmsi[rows], self.t[rows], self.lat[rows], self.lon[rows],
+                    self.sog[rows], self.cog[rows], self.cls[rows], self.day_start_us,
+                    self.day_end_us, self.glitches)
+        return out.derive(None)
+
+    def derive(self, settings: EventSettings | None, gap_h: float | None = None) -> Track:
+        """Fill the per-row deltas and segment numbers."""
+        n = len(self)
+        self.new_vessel = np.ones(n, dtype=bool)
+        if n > 1:
+            self.new_vessel[1:] = self.mmsi[1:] != self.mmsi[:-1]
+        self.dt_s = np.full(n, np.nan)
+        self.step_m = np.full(n, np.nan)
+        if n > 1:
+            self.dt_s[1:] = (self.t[1:] - self.t[:-1]) / US_PER_S
+            self.step_m[1:] = haversine_m(self.lat[:-1], self.lon[:-1], self.lat[1:], self.lon[1:])
+        self.dt_s[self.new_vessel] = np.nan
+        self.step_m[self.new_vessel] = np.nan
+        gap = (gap_h if gap_h is not None else settings.segment_gap_h if settings else 6.0) * 3600
+        self.new_segment = self.new_vessel | (np.nan_to_num(self.dt_s, nan=0.0) > gap)
+        self.segment = np.cumsum(self.new_segment) - 1
+        return self
+
+
+def glitch_mask(mmsi: I64, t: I64, lat: F64, lon: F64, max_kn: float) -> B:
+    """Isolated jumps: the implied speed both from the previous and to the next position of
+    the same vessel exceeds ``max_kn`` (a single bad fix, not real movement)."""
+    n = len(mmsi)
+    if n < 3:
+        return np.zeros(n, dtype=bool)
+    dt = np.maximum((t[1:] - t[:-1]) / US_PER_S, 1.0)
+    kn = haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:]) / dt * MS_TO_KN
+    same = mmsi[1:] == mmsi[:-1]
+    fast = (kn > max_kn) & same  # fast[i]: jump between row i and i+1
+    out = np.zeros(n, dtype=bool)
+    out[1:-1] = fast[:-1] & fast[1:]
+    return out
+
+
+def load_track(lake: Lake, day: date, settings: EventSettings,
+               mmsi_filter: pa.Array | None = None) -> Track:
+    """Day ``day`` plus ``lookback_days`` before it, as one sorted, glitch-free track."""
+    start = day - timedelta(days=settings.lookback_days)
+    table = lake.read("positions", start, day, columns=TRACK_COLUMNS)
+    if mmsi_filter is not None:
+        table = table.filter(pc.is_in(table.column("mmsi"), mmsi_filter))
+    return track_from_table(table, day, settings)
+
+
+def track_from_table(table: pa.Table, day: date, settings: EventSettings) -> Track:
+    """Build a track from position rows (lake columns)."""
+    mmsi = table.column("mmsi").to_numpy()
+    t = pc.cast(table.column("timestamp"), pa.int64()).to_numpy()
+    order = np.lexsort((t, mmsi))
+    mmsi, t = mmsi[order], t[order]
+
+    def num(name: str) -> F64:
+        col = table.column(name)
+        arr = pc.fill_null(pc.cast(col, pa.float64()), np.nan).to_numpy(zero_copy_only=False)
+        return np.asarray(arr, dtype=np.float64)[order]
+
+    lat, lon = num("lat"), num("lon")
+    sog, cog = num("sog_kn"), num("cog_deg")
+    cls = np.asarray(table.column("transceiver_class").to_numpy(zero_copy_only=False),
+                     dtype=object)[order]
+    bad = glitch_mask(mmsi, t, lat, lon, settings.max_implied_speed_kn)
+    glitches: dict[int, int] = {}
+    if bad.any():
+        ids, counts = np.unique(mmsi[bad], return_counts=True)
+        glitches = dict(zip(ids.tolist(), counts.tolist(), strict=True))
+        keep = ~bad
+        mmsi, t, lat, lon, sog, cog, cls = (a[keep] for a in (mmsi, t, lat, lon, sog, cog, cls))
+    d0 = int((np.datetime64(day, "D") - np.datetime64(0, "D")).astype(np.int64)) * US_PER_DAY
+    track = Track(mmsi, t, lat, lon, sog, cog, cls, d0, d0 + US_PER_DAY, glitches)
+    return track.derive(settings)
