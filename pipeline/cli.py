@@ -88,6 +88,13 @@ def _parse_date(value: str | None, option: str) -> date | None:
         raise UserError(f"{option} {value!r}: expected a date as YYYY-MM-DD") from exc
 
 
+def _required_date(value: str) -> date:
+    d = _parse_date(value, "--date")
+    if d is None:
+        raise UserError("--date is required (YYYY-MM-DD)")
+    return d
+
+
 def _print_ingest(summary: Any, title: str) -> None:
     table = Table(title=title, header_style="bold")
     table.add_column("file", max_width=36, no_wrap=True, overflow="ellipsis")
@@ -190,6 +197,54 @@ def ingest_port_calls_cmd(ctx: typer.Context, paths: PathsArg, as_json: JsonOpt 
     settings = c.settings
     summary = ingest_port_calls(paths, c.lake(), settings.resolve_port_call)
     _emit(summary, as_json, "Port-call ingest")
+
+
+DateOpt = Annotated[str, typer.Option("--date", help="The UTC day to process (YYYY-MM-DD).")]
+
+
+@app.command("detect")
+def detect_cmd(
+    ctx: typer.Context,
+    day: DateOpt,
+    shards: Annotated[
+        int, typer.Option("--shards", min=1, help="Process per-vessel detectors in N MMSI shards.")
+    ] = 1,
+    as_json: JsonOpt = False,
+) -> None:
+    """Detect behaviour events of one day (reads the day before too) into lake/events."""
+    from pipeline.events.detect import detect_day
+
+    c: Context = ctx.obj
+    d = _required_date(day)
+    with _progress() as progress:
+        progress.add_task(f"detect {d}", total=None)
+        summary = detect_day(c.lake(), c.settings, d, n_shards=shards)
+    if as_json:
+        sys.stdout.write(json.dumps(summary.as_dict(), indent=2) + "\n")
+        return
+    t = Table(title=f"events {d}: {summary.vessels:,} vessels, {summary.positions:,} positions, "
+                    f"{summary.glitches:,} glitches removed", header_style="bold")
+    t.add_column("event type")
+    t.add_column("events", justify="right")
+    t.add_column("seconds", justify="right")
+    for kind, n in sorted(summary.events.items()):
+        t.add_row(kind, f"{n:,}", f"{summary.seconds.get(kind, 0):.2f}")
+    console.print(t)
+    console.print(f"{summary.open_events:,} events still open at the end of the day")
+
+
+@app.command("features")
+def features_cmd(ctx: typer.Context, day: DateOpt, as_json: JsonOpt = False) -> None:
+    """Build one row of features per vessel active on the day into lake/features."""
+    from pipeline.features import features_day
+
+    c: Context = ctx.obj
+    d = _required_date(day)
+    summary = features_day(c.lake(), c.settings, d)
+    if as_json:
+        sys.stdout.write(json.dumps(summary.as_dict(), indent=2) + "\n")
+        return
+    console.print(f"features {d}: {summary.vessels:,} vessels in {summary.seconds:.1f} s")
 
 
 @app.command("schema")

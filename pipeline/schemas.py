@@ -112,12 +112,65 @@ EVENTS = pa.schema(
     ]
 )
 
+EVENT_TYPES = (
+    "loiter", "zone_dwell", "dark_gap", "encounter", "port_visit", "identity_conflict",
+    "heading_to_destination",
+)
+# Columns whose change against the vessel's own previous 30 days is a feature of its own.
+TRENDED_FEATURES = ("loiter_h", "zone_dwell_night_h", "dark_gap_max_h", "encounter_h")
+
+
+def _feature_fields() -> list[pa.Field]:
+    fields = [
+        _f("mmsi", pa.int64(), "The vessel.", False),
+        _f("date", pa.date32(), "The UTC day the row describes (the partition date).", False),
+        _f("region", pa.string(), "Configured region whose area holds most of the day's positions (null: outside every region)."),
+        _f("positions", pa.int64(), "AIS positions received on the day.", False),
+        _f("first_seen", TS, "First position of the day.", False),
+        _f("last_seen", TS, "Last position of the day.", False),
+        _f("transceiver_class", pa.string(), "'A' or 'B' (most frequent on the day)."),
+        _f("name", pa.string(), "Latest broadcast name in the look-back window (untrusted text)."),
+        _f("call_sign", pa.string(), "Latest broadcast call sign (untrusted text)."),
+        _f("imo", pa.int64(), "Latest broadcast IMO number."),
+        _f("ship_type", pa.int16(), "Latest AIS ship type code; null without static data."),
+        _f("length_m", pa.float32(), "Latest broadcast length; null without static data."),
+        _f("has_static", pa.bool_(), "The vessel sent (or a file carried) static data in the look-back window.", False),
+        _f("glitches", pa.int64(), "Position glitches removed from the day's track (impossible jumps).", False),
+        _f("night_share", pa.float64(), "Share of the day's positions sent at night.", False),
+        _f("max_sog_kn", pa.float64(), "Highest reported speed over ground on the day (knots)."),
+        _f("min_distance_to_departure_m", pa.float64(), "Closest approach to any configured departure point or holding area on the day (metres; 0 inside)."),
+    ]
+    for kind in EVENT_TYPES:
+        fields += [
+            _f(f"{kind}_count", pa.int64(), f"{kind} events ending on the day (open ones included).", False),
+            _f(f"{kind}_h", pa.float64(), f"Total duration of those {kind} events (hours).", False),
+            _f(f"{kind}_night_h", pa.float64(), f"Part of that duration at night (hours).", False),
+        ]
+    fields += [
+        _f("dark_gap_max_h", pa.float64(), "Longest dark gap ending on the day (hours; 0 when none).", False),
+        _f("dark_gap_max_lat", pa.float64(), "Where that longest gap began (latitude)."),
+        _f("dark_gap_max_lon", pa.float64(), "Where that longest gap began (longitude)."),
+        _f("dark_gap_max_reception_ratio", pa.float64(), "Expected-reception measure of that gap (near 1: neighbours were received, so the silence looks deliberate)."),
+        _f("dark_gap_near_departure", pa.int64(), "Dark gaps that began near a departure point.", False),
+        _f("encounter_partners", pa.int64(), "Distinct vessels met in encounters.", False),
+        _f("undeclared_port_visits", pa.int64(), "AIS port visits without a declared port call.", False),
+        _f("calls_without_ais", pa.int64(), "Declared port calls without AIS presence.", False),
+        _f("days_seen_30d", pa.int64(), "Days with positions among this day and the 29 before it.", False),
+    ]
+    for name in TRENDED_FEATURES:
+        fields.append(_f(f"{name}_change_30d", pa.float64(), f"{name} minus its mean over the vessel's previous 30 days with data (null without history)."))
+    return fields
+
+
+FEATURES = pa.schema(_feature_fields())
+
 TABLES: dict[str, pa.Schema] = {
     "positions": POSITIONS,
     "vessel_static": VESSEL_STATIC,
     "port_calls": PORT_CALLS,
     "quarantine": QUARANTINE,
     "events": EVENTS,
+    "features": FEATURES,
 }
 
 # Column on which each table is partitioned by UTC date.
@@ -144,6 +197,7 @@ SORT_KEYS: dict[str, list[str]] = {
     "port_calls": ["arrival_time", "port_locode", "call_id", "source_id", "source_line"],
     "quarantine": ["source_id", "source_line", "rule"],
     "events": ["mmsi", "start_time", "event_type", "event_id"],
+    "features": ["mmsi"],
 }
 
 

@@ -1,0 +1,233 @@
+"""``vessel-risk features --date D``: one row per vessel active on D → ``lake/features``.
+
+The row sums up the day's evidence for the scorer and for the analyst: event counts and
+durations (in total and at night), closest approach to a departure point, the longest dark gap
+and where it began, encounter partners, port-call mismatches, identity flags, what the
+vessel says it is, and how today compares with the vessel's own previous 30 days.
+Every column is documented in ``pipeline.schemas.FEATURES``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import shapely
+from scipy.spatial import cKDTree
+
+from pipeline.config import Settings, Zone
+from pipeline.geo import distance_to_geometry_m, points_in
+from pipeline.lake import Lake
+from pipeline.night import is_night
+from pipeline.schemas import FEATURES, TRENDED_FEATURES
+from pipeline.tracks import glitch_mask
+
+F64 = npt.NDArray[np.float64]
+EARTH_M = 6_371_008.8
+SAMPLE_US = 600 * 1_000_000  # closest approach is measured on one fix per vessel per 10 min
+HISTORY_DAYS = 30
+
+
+@dataclass
+class FeatureSummary:
+    day: date
+    vessels: int
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"date": self.day.isoformat(), "vessels": self.vessels,
+                "seconds": round(self.seconds, 3)}
+
+
+def min_distance_to_zones_m(zones: list[Zone], lat: F64, lon: F64) -> F64:
+    """Distance (m, 0 inside) from each point to the nearest zone area. Point zones: nearest
+    centres from a k-d tree on the unit sphere minus their radius; drawn polygons: exact."""
+    out = np.full(len(lat), np.inf)
+    if len(lat) == 0:
+        return out
+    circles = [z for z in zones if z.radius_km is not None]
+    polygons = [z for z in zones if z.radius_km is None]
+    if circles:
+        c_lat = np.radians([z.centre[0] for z in circles])
+        c_lon = np.radians([z.centre[1] for z in circles])
+        radius = np.array([(z.radius_km or 0.0) * 1000 for z in circles])
+        xyz = np.c_[np.cos(c_lat) * np.cos(c_lon), np.cos(c_lat) * np.sin(c_lon), np.sin(c_lat)]
+        la, lo = np.radians(lat), np.radians(lon)
+        pts = np.c_[np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)]
+        k = min(8, len(circles))
+        chord, idx = cKDTree(xyz).query(pts, k=k)
+        chord, idx = chord.reshape(len(pts), k), idx.reshape(len(pts), k)
+        arc = 2 * EARTH_M * np.arcsin(np.clip(chord / 2, 0, 1))
+        out = np.minimum(out, np.maximum(arc - radius[idx], 0).min(axis=1))
+    if polygons:
+        union = shapely.union_all([z.area for z in polygons])
+        out = np.minimum(out, distance_to_geometry_m(union, lat, lon))
+    return out
+
+
+def _per_vessel_positions(pos: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """Position-derived columns, one row per vessel (pos sorted by mmsi, t)."""
+    mmsi = pos["mmsi"].to_numpy()
+    t = pos["t"].to_numpy()
+    lat, lon = pos["lat"].to_numpy(), pos["lon"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, mmsi[1:] != mmsi[:-1]])
+    ids = mmsi[starts]
+    counts = np.diff(np.r_[starts, len(mmsi)])
+    night = is_night(t, lat, lon, settings.events.night_sun_elevation_deg)
+    glitch = glitch_mask(mmsi, t, lat, lon, settings.events.max_implied_speed_kn)
+    sog = pos["sog_kn"].to_numpy(dtype="float64", na_value=np.nan)
+    # closest approach to departure points and holding areas on a 10-min sample per vessel
+    zones = [z for r in settings.regions.values()
+             for z in (*r.departure_points, *r.zones_by_role("holding_area"))]
+    key = mmsi.astype(np.int64) * 1_000_000 + (t // SAMPLE_US) % 1_000_000
+    sample = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    d = min_distance_to_zones_m(zones, lat[sample], lon[sample])
+    s_starts = np.searchsorted(sample, starts)
+    min_dep = np.minimum.reduceat(d, s_starts) if len(d) else np.zeros(0)
+    # region holding most of the vessel's positions (on the 10-min sample)
+    region = np.full(len(ids), None, dtype=object)
+    best = np.zeros(len(ids))
+    for rid, r in settings.regions.items():  # a handful of regions
+        inside = points_in(r.aor, lat[sample], lon[sample]).astype(np.float64)
+        share = np.add.reduceat(inside, s_starts) if len(inside) else np.zeros(0)
+        better = share > best
+        region[better], best[better] = rid, share[better]
+    cls = pos["transceiver_class"].to_numpy(dtype=object, na_value=None)
+    n_a = np.add.reduceat((cls == "A").astype(np.int64), starts)
+    n_b = np.add.reduceat((cls == "B").astype(np.int64), starts)
+    cls_mode = np.full(len(starts), None, dtype=object)
+    cls_mode[n_a + n_b > 0] = "B"
+    cls_mode[(n_a >= n_b) & (n_a > 0)] = "A"
+    out = pd.DataFrame({
+        "mmsi": ids,
+        "positions": counts,
+        "first_seen": t[starts],
+        "last_seen": t[np.r_[starts[1:], len(t)] - 1],
+        "glitches": np.add.reduceat(glitch.astype(np.int64), starts),
+        "night_share": np.add.reduceat(night.astype(np.float64), starts) / counts,
+        "max_sog_kn": np.fmax.reduceat(sog, starts),
+        "min_distance_to_departure_m": np.where(np.isfinite(min_dep), min_dep, np.nan),
+        "region": region,
+        "transceiver_class": cls_mode,
+    })
+    return out
+
+
+def _per_vessel_events(events: pd.DataFrame) -> pd.DataFrame:
+    """Event-derived columns, one row per vessel with events."""
+    if events.empty:
+        return pd.DataFrame({"mmsi": pd.Series([], dtype="int64")})
+    ev = events.assign(night_h=events["night_h"].fillna(0.0))
+    g = ev.groupby(["mmsi", "event_type"])
+    wide = pd.concat(
+        {"count": g.size(), "h": g["duration_h"].sum(), "night_h": g["night_h"].sum()}, axis=1
+    ).unstack("event_type", fill_value=0)
+    wide.columns = [f"{kind}_{stat}" for stat, kind in wide.columns]
+    wide = wide.reset_index()
+    gaps = ev[ev["event_type"] == "dark_gap"].sort_values(["mmsi", "duration_h", "start_time"],
+                                                         ascending=[True, False, True])
+    longest = gaps.drop_duplicates("mmsi")[
+        ["mmsi", "duration_h", "lat", "lon", "reception_ratio"]
+    ].rename(columns={"duration_h": "dark_gap_max_h", "lat": "dark_gap_max_lat",
+                      "lon": "dark_gap_max_lon", "reception_ratio": "dark_gap_max_reception_ratio"})
+    near = gaps[gaps["zone_id"].notna()].groupby("mmsi").size().rename("dark_gap_near_departure")
+    enc = ev[ev["event_type"] == "encounter"]
+    partners = enc.groupby("mmsi")["partner_mmsi"].nunique().rename("encounter_partners")
+    visits = ev[ev["event_type"] == "port_visit"]
+    detail = visits["detail"].fillna("")
+    undeclared = visits[detail.str.startswith("undeclared")].groupby("mmsi").size()
+    no_ais = visits[detail.str.contains("without AIS")].groupby("mmsi").size()
+    out = wide.merge(longest, on="mmsi", how="left")
+    for s, name in ((near, "dark_gap_near_departure"), (partners, "encounter_partners"),
+                    (undeclared.rename("undeclared_port_visits"), "undeclared_port_visits"),
+                    (no_ais.rename("calls_without_ais"), "calls_without_ais")):
+        out = out.merge(s.rename(name).reset_index(), on="mmsi", how="left")
+    return out
+
+
+def _latest_static(static: pa.Table) -> pd.DataFrame:
+    if static.num_rows == 0:
+        return pd.DataFrame({"mmsi": pd.Series([], dtype="int64")})
+    frame = static.select(
+        ["mmsi", "timestamp", "name", "call_sign", "imo", "ship_type", "length_m"]
+    ).to_pandas()
+    frame = frame.sort_values(["mmsi", "timestamp"])
+    # latest non-empty value of each field
+    latest = frame.groupby("mmsi")[["name", "call_sign", "imo", "ship_type", "length_m"]].last()
+    return latest.reset_index().assign(has_static=True)
+
+
+def build_features(
+    positions: pa.Table, events: pa.Table, static: pa.Table, history: pa.Table,
+    settings: Settings, day: date,
+) -> pa.Table:
+    """The features of ``day`` from its positions, its events, the static reports of the
+    look-back window and the feature rows of the previous 30 days."""
+    if positions.num_rows == 0:
+        return FEATURES.empty_table()
+    pos = pd.DataFrame({
+        "mmsi": positions.column("mmsi").to_numpy(),
+        "t": pc.cast(positions.column("timestamp"), pa.int64()).to_numpy(),
+        "lat": positions.column("lat").to_numpy(),
+        "lon": positions.column("lon").to_numpy(),
+        "sog_kn": positions.column("sog_kn").to_pandas(),
+        "transceiver_class": positions.column("transceiver_class").to_pandas(),
+    }).sort_values(["mmsi", "t"], kind="stable").reset_index(drop=True)
+    out = _per_vessel_positions(pos, settings)
+    out = out.merge(_per_vessel_events(events.to_pandas()), on="mmsi", how="left")
+    out = out.merge(_latest_static(static), on="mmsi", how="left")
+    out["has_static"] = out["has_static"].astype("boolean").fillna(False).astype(bool)
+    zero_cols = [f.name for f in FEATURES if not f.nullable and f.name not in out.columns]
+    for name in zero_cols:
+        out[name] = 0
+    for f in FEATURES:
+        if not f.nullable and f.name in out.columns and out[f.name].isna().any():
+            out[f.name] = out[f.name].fillna(0)
+    out["date"] = day
+    out = _with_history(out, history, day)
+    out["first_seen"] = pd.to_datetime(out["first_seen"], unit="us", utc=True)
+    out["last_seen"] = pd.to_datetime(out["last_seen"], unit="us", utc=True)
+    table = pa.Table.from_pandas(out[[f.name for f in FEATURES]], preserve_index=False)
+    return table.cast(FEATURES)
+
+
+def _with_history(out: pd.DataFrame, history: pa.Table, day: date) -> pd.DataFrame:
+    """Days seen and change against the vessel's own previous 30 days."""
+    if history.num_rows == 0:
+        out["days_seen_30d"] = 1
+        for name in TRENDED_FEATURES:
+            out[f"{name}_change_30d"] = np.nan
+        return out
+    hist = history.select(["mmsi", "date", *TRENDED_FEATURES]).to_pandas()
+    agg = hist.groupby("mmsi").agg(
+        days=("date", "nunique"), **{f"mean_{n}": (n, "mean") for n in TRENDED_FEATURES}
+    ).reset_index()
+    out = out.merge(agg, on="mmsi", how="left")
+    out["days_seen_30d"] = out["days"].fillna(0).astype(np.int64) + 1
+    for name in TRENDED_FEATURES:
+        out[f"{name}_change_30d"] = out[name] - out[f"mean_{name}"]
+    return out.drop(columns=["days", *(f"mean_{n}" for n in TRENDED_FEATURES)])
+
+
+def features_day(lake: Lake, settings: Settings, day: date) -> FeatureSummary:
+    """Build and write the features partition of one day (replaced atomically)."""
+    import time
+
+    t0 = time.perf_counter()
+    positions = lake.read(
+        "positions", day, columns=["mmsi", "timestamp", "lat", "lon", "sog_kn",
+                                   "transceiver_class"],
+    )
+    events = lake.read("events", day)
+    start = day - timedelta(days=settings.events.lookback_days)
+    static = lake.read("vessel_static", start, day)
+    history = lake.read("features", day - timedelta(days=HISTORY_DAYS - 1), day - timedelta(days=1))
+    table = build_features(positions, events, static, history, settings, day)
+    lake.write_partition("features", day, table)
+    return FeatureSummary(day, table.num_rows, time.perf_counter() - t0)
