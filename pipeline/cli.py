@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -338,6 +339,25 @@ def demo_cmd(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     )
     for title, summary in result.stages.items():
         _print_ingest(summary, title)
+    ev = Table(title="events by day", header_style="bold")
+    ev.add_column("day")
+    kinds = sorted({k for d in result.detected for k in d.events})
+    for k in kinds:
+        ev.add_column(k, justify="right")
+    for d in result.detected:
+        ev.add_row(d.day.isoformat(), *(f"{d.events.get(k, 0):,}" for k in kinds))
+    console.print(ev)
+    top = Table(title=f"top vessels on {result.detected[-1].day} (before any scoring)",
+                header_style="bold")
+    for col in ("mmsi", "name", "night at departure (h)", "loiter (h)", "longest dark gap (h)",
+                "encounter partners", "closest to departure (km)"):
+        top.add_column(col, justify="left" if col == "name" else "right")
+    for r in result.top.to_pylist():
+        top.add_row(str(r["mmsi"]), escape(r["name"] or "-"), f"{r['zone_dwell_night_h']:.1f}",
+                    f"{r['loiter_h']:.1f}", f"{r['dark_gap_max_h']:.1f}",
+                    str(r["encounter_partners"]),
+                    f"{(r['min_distance_to_departure_m'] or 0) / 1000:.1f}")
+    console.print(top)
     console.print(f"\nworkspace: {result.workspace.home}")
     console.print(f"lake:      {result.workspace.lake}  (see `vessel-risk --home "
                   f"{result.workspace.home} lake status`)")

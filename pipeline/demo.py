@@ -12,7 +12,12 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from pipeline.config import Settings
+from pipeline.events.detect import DetectSummary, detect_day
+from pipeline.features import FeatureSummary, features_day
 from pipeline.ingest.ais import IngestSummary, ingest_ais
 from pipeline.ingest.csv_ais import layout_from_mapping
 from pipeline.ingest.port_calls import ingest_port_calls
@@ -45,6 +50,9 @@ class DemoResult:
     workspace: Workspace
     stages: dict[str, IngestSummary]
     simulation: SimulationResult
+    detected: list[DetectSummary]
+    featured: list[FeatureSummary]
+    top: pa.Table  # the last simulated day's vessels with the strongest evidence
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +64,9 @@ class DemoResult:
                 "scenarios": self.simulation.scenarios,
             },
             "stages": {k: v.as_dict() for k, v in self.stages.items()},
+            "detect": [d.as_dict() for d in self.detected],
+            "features": [f.as_dict() for f in self.featured],
+            "top_vessels": self.top.to_pylist(),
         }
 
 
@@ -80,4 +91,23 @@ def run_demo(settings: Settings, workspace: Workspace) -> DemoResult:
             settings.resolve_port_call,
         ),
     }
-    return DemoResult(workspace, stages, sim)
+    detected = [detect_day(lake, settings, d) for d in sim_days]
+    featured = [features_day(lake, settings, d) for d in sim_days]
+    return DemoResult(workspace, stages, sim, detected, featured,
+                      top_vessels(lake.read("features", sim_days[-1])))
+
+
+TOP_COLUMNS = ["mmsi", "name", "zone_dwell_night_h", "loiter_h", "dark_gap_max_h",
+               "encounter_partners", "min_distance_to_departure_m"]
+
+
+def top_vessels(features: pa.Table, n: int = 10) -> pa.Table:
+    """The vessels with the most night-time presence at departure points, then the longest
+    loiters and dark gaps: a first look before any scoring exists."""
+    if features.num_rows == 0:
+        return features.select(TOP_COLUMNS)
+    order = pc.sort_indices(features, sort_keys=[
+        ("zone_dwell_night_h", "descending"), ("dark_gap_max_h", "descending"),
+        ("loiter_h", "descending"), ("mmsi", "ascending"),
+    ])
+    return features.take(order).slice(0, n).select(TOP_COLUMNS)

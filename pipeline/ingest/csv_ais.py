@@ -280,56 +280,50 @@ def layout_from_mapping(name: str, mapping: dict[str, str | None]) -> CsvLayout:
     )
 
 
-def _codes(column: pa.ChunkedArray) -> np.ndarray:
-    """Integer codes (-1 for null) such that equal values get equal codes."""
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        enc = pc.dictionary_encode(column.combine_chunks())
-        return np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), np.int64)
-    codes, _ = pd.factorize(column.to_numpy(), use_na_sentinel=True)
-    return codes.astype(np.int64)
-
-
 def static_rows(positions: pa.Table) -> pa.Table:
     """One static row per distinct identity a vessel broadcast in the file, stamped with the
-    first time it was seen (decoded CSV repeats identity on every position row).
+    first time and the first line it was seen (decoded CSV repeats identity on every row).
 
-    Identities are compared through per-column integer codes folded into one key, which is
-    much faster than grouping on the string and float columns themselves.
+    Arrow's hash grouping: a day's file holds a few thousand identities for millions of rows.
     """
     cols = [c for c in STATIC_COLUMNS if c in positions.column_names]
     if not cols or positions.num_rows == 0:
         return VESSEL_STATIC.empty_table()
-    table = positions
-    key = _codes(table.column("mmsi"))
-    bound = int(key.max()) + 1
-    for c in cols:
-        codes = _codes(table.column(c)) + 1
-        radix = int(codes.max()) + 1
-        if bound * radix >= 2**62:  # compress before the mixed-radix key could overflow
-            key, uniques = pd.factorize(key)
-            bound = len(uniques)
-        key = key * radix + codes
-        bound *= radix
-    ts = pc.cast(table.column("timestamp"), pa.int64()).to_numpy()
-    order = np.lexsort((ts, key))
-    starts = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1]])
-    first = order[starts]  # earliest row of each identity
-    out = table.take(pa.array(first))
-    has_any = pc.is_valid(out.column(cols[0]))
+    keys = ["mmsi", "source_id", *cols]
+    keys += ["transceiver_class"] if "transceiver_class" in positions.column_names else []
+    grouped = (
+        positions.select([*keys, "timestamp", "source_line"])
+        .group_by(keys, use_threads=False)
+        .aggregate([("timestamp", "min"), ("source_line", "min")])
+    )
+    grouped = grouped.rename_columns(
+        [{"timestamp_min": "timestamp", "source_line_min": "source_line"}.get(c, c)
+         for c in grouped.column_names]
+    )
+    has_any = pc.is_valid(grouped.column(cols[0]))
     for c in cols[1:]:
-        has_any = pc.or_(has_any, pc.is_valid(out.column(c)))
-    out = out.filter(has_any)  # rows that carried no identity at all are not static reports
-    keep = ["mmsi", "timestamp", "source_id", "source_line", *cols]
-    keep += ["transceiver_class"] if "transceiver_class" in table.column_names else []
-    out = out.select(keep)
+        has_any = pc.or_(has_any, pc.is_valid(grouped.column(c)))
+    out = grouped.filter(has_any)  # rows that carried no identity at all are not static reports
     return out.append_column("msg_type", pa.array(np.zeros(out.num_rows, np.int8)))
+
+
+NEWLINE_CHUNK = 1 << 24
+
+
+def newline_offsets(data: bytes) -> np.ndarray:
+    """Offsets of every b"\\n", found 16 MB at a time: one whole-file boolean temporary
+    costs more in fresh pages than the comparison itself."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    parts = [np.flatnonzero(buf[o : o + NEWLINE_CHUNK] == 10) + o
+             for o in range(0, len(buf), NEWLINE_CHUNK)]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
 def raw_lines(data: bytes, lines: np.ndarray) -> list[str]:
     """The exact text of the given 1-based line numbers (for quarantine records)."""
     if len(lines) == 0:
         return []
-    nl = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    nl = newline_offsets(data)
     idx = np.asarray(lines, dtype=np.int64) - 1
     inside = (idx >= 0) & (idx <= len(nl))
     safe = np.clip(idx, 0, len(nl))
