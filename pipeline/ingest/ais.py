@@ -168,19 +168,27 @@ def _quarantine_frame(
     )
 
 
-def _detail(rejected: pd.DataFrame) -> list[str]:
+DETAIL_FIELDS = {
+    "mmsi_missing": ("mmsi",), "mmsi_placeholder": ("mmsi",), "mmsi_not_ship": ("mmsi",),
+    "position_unavailable": ("lat", "lon"), "lat_out_of_range": ("lat",),
+    "lon_out_of_range": ("lon",), "no_timestamp": ("timestamp",),
+    "timestamp_after_file_span": ("timestamp",),
+}
+
+
+def _detail(rejected: pd.DataFrame) -> pd.Series:
     """Field and offending value for each rejected row, for the quarantine record."""
-    fields = {
-        "mmsi_missing": ("mmsi",), "mmsi_placeholder": ("mmsi",), "mmsi_not_ship": ("mmsi",),
-        "position_unavailable": ("lat", "lon"), "lat_out_of_range": ("lat",),
-        "lon_out_of_range": ("lon",), "no_timestamp": ("timestamp",),
-        "timestamp_after_file_span": ("timestamp",),
-    }
-    records = rejected.to_dict("records")  # only rejected rows: a small share of the file
-    return [
-        " ".join(f"{c}={r.get(c)}" for c in fields.get(r["rule"], ()))
-        for r in records
-    ]
+    text = pd.Series("", index=rejected.index, dtype=object)
+    for rule, fields in DETAIL_FIELDS.items():
+        mask = (rejected["rule"] == rule).to_numpy()
+        if not mask.any():
+            continue
+        parts = [f + "=" + rejected.loc[mask, f].astype(str) for f in fields if f in rejected]
+        joined = parts[0]
+        for p in parts[1:]:
+            joined = joined + " " + p
+        text[mask] = joined
+    return text
 
 
 def _numbers(table: pa.Table, name: str) -> np.ndarray:
@@ -260,7 +268,7 @@ def validate(
         if bad_record.any():
             rej = table.filter(pa.array(bad_record)).to_pandas()
             rej["rule"] = rules.names(failed[bad_record])
-            rej["detail"] = _detail(rej)
+            rej["detail"] = _detail(rej).to_numpy()
             if raw_text is not None:
                 raw = raw_text.to_numpy()[bad_record].tolist()
                 missing = [i for i, r in enumerate(raw) if not isinstance(r, str)]

@@ -249,9 +249,16 @@ def _localise(col: pa.ChunkedArray, tz: str) -> pa.ChunkedArray:
 def imo_numbers(text: pa.ChunkedArray) -> np.ndarray:
     """IMO numbers from text such as "IMO8207721" or "8207721"; NaN where there is none."""
     digits = pc.utf8_trim_whitespace(pc.replace_substring(pc.utf8_upper(text), "IMO", ""))
-    ok = pc.fill_null(pc.match_substring_regex(digits, r"^[0-9]{1,10}$"), False)
-    numbers = pc.cast(pc.if_else(ok, digits, pa.scalar(None, pa.string())), pa.int64())
-    return np.asarray(numbers.to_numpy(zero_copy_only=False), dtype="float64")
+    digits = pc.if_else(pc.equal(digits, ""), pa.scalar(None, pa.string()), digits)
+    try:  # clean columns (the usual case) cast directly
+        numbers = pc.cast(digits, pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        ok = pc.fill_null(pc.match_substring_regex(digits, r"^[0-9]{1,10}$"), False)
+        numbers = pc.cast(pc.if_else(ok, digits, pa.scalar(None, pa.string())), pa.int64())
+    return np.asarray(
+        pc.fill_null(pc.cast(numbers, pa.float64()), np.nan).to_numpy(zero_copy_only=False),
+        dtype="float64",
+    )
 
 
 def parse_timestamps(raw: pd.Series, fmt: str | None, tz: str = "UTC") -> pd.Series:
