@@ -214,16 +214,31 @@ class EventSettings(Section):
     night_sun_elevation_deg: float = Field(default=-6.0, ge=-18, le=0)  # night: sun below this
     loiter_max_sog_kn: float = Field(default=2.0, gt=0)
     loiter_min_duration_h: float = Field(default=1.0, gt=0)
+    loiter_zone_max_distance_km: float = Field(default=20.0, ge=0)  # zone_id: departure within
+    zone_dwell_min_duration_h: float = Field(default=0.25, gt=0)  # shorter stays are passages
     dark_gap_min_h: float = Field(default=6.0, gt=0)
+    dark_gap_near_departure_km: float = Field(default=50.0, ge=0)  # vanished near a departure
+    dark_gap_toward_destination_deg: float = Field(default=30.0, gt=0, le=90)  # heading to a destination
+    dark_gap_toward_max_miss_km: float = Field(default=100.0, gt=0)  # ... whose course passes this close
+    dark_gap_reception_window_h: float = Field(default=6.0, gt=0)  # reception measured before the gap
+    dark_gap_reception_radius_km: float = Field(default=50.0, gt=0)  # neighbours within about this
     encounter_max_distance_m: float = Field(default=500.0, gt=0)
     encounter_min_duration_h: float = Field(default=0.5, gt=0)
     encounter_max_sog_kn: float = Field(default=3.0, gt=0)
     encounter_min_port_distance_km: float = Field(default=3.0, ge=0)  # GFW uses 10 km
+    encounter_time_step_min: float = Field(default=10.0, gt=0, le=60)  # resampling grid step
+    encounter_max_interp_gap_h: float = Field(default=1.0, gt=0)  # no interpolation across longer silences
+    encounter_max_crowd_vessels: int = Field(default=8, ge=2)  # more vessels within ~1 cell: a mooring
     port_enter_km: float = Field(default=3.0, gt=0)
     port_exit_km: float = Field(default=4.0, gt=0)
+    port_call_match_tolerance_h: float = Field(default=6.0, ge=0)  # declared call vs AIS visit times
+    port_call_match_km: float = Field(default=10.0, gt=0)  # declared port to the visited port/anchorage
     heading_min_duration_h: float = Field(default=2.0, gt=0)
     heading_max_bearing_error_deg: float = Field(default=20.0, gt=0, le=90)
     heading_min_sog_kn: float = Field(default=3.0, ge=0)
+    heading_min_closing_share: float = Field(default=0.7, ge=0, le=1)  # of the distance sailed
+    heading_max_miss_km: float = Field(default=50.0, gt=0)  # course line passes this close to the area
+    identity_min_jumps_per_day: int = Field(default=3, ge=1)  # impossible jumps: two vessels, one MMSI
 
     @model_validator(mode="after")
     def _exit_beyond_enter(self) -> EventSettings:

@@ -151,9 +151,34 @@ def _per_vessel_events(events: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _add_silent_vessels(out: pd.DataFrame, events: pa.Table, settings: Settings) -> pd.DataFrame:
+    """Rows for vessels silent all day but with an event ending on it (an open dark gap):
+    the evidence must reach the scorer on the days the vessel stays dark."""
+    if events.num_rows == 0:
+        return out
+    ev = events.select(["mmsi", "lat", "lon"]).to_pandas().drop_duplicates("mmsi")
+    silent = ev[~ev["mmsi"].isin(out["mmsi"])]
+    if silent.empty:
+        return out
+    region = np.full(len(silent), None, dtype=object)
+    for rid, r in settings.regions.items():
+        region[points_in(r.aor, silent["lat"].to_numpy(), silent["lon"].to_numpy())] = rid
+    zones = [z for r in settings.regions.values()
+             for z in (*r.departure_points, *r.zones_by_role("holding_area"))]
+    rows = pd.DataFrame({
+        "mmsi": silent["mmsi"].to_numpy(), "positions": 0, "glitches": 0,
+        "first_seen": np.nan, "last_seen": np.nan, "night_share": np.nan,
+        "max_sog_kn": np.nan, "region": region, "transceiver_class": None,
+        "min_distance_to_departure_m": min_distance_to_zones_m(
+            zones, silent["lat"].to_numpy(), silent["lon"].to_numpy()),
+    })
+    return pd.concat([out, rows], ignore_index=True).sort_values("mmsi", kind="stable")
+
+
 def _latest_static(static: pa.Table) -> pd.DataFrame:
     if static.num_rows == 0:
-        return pd.DataFrame({"mmsi": pd.Series([], dtype="int64")})
+        return pd.DataFrame({"mmsi": pd.Series([], dtype="int64"),
+                             "has_static": pd.Series([], dtype=bool)})
     frame = static.select(
         ["mmsi", "timestamp", "name", "call_sign", "imo", "ship_type", "length_m"]
     ).to_pandas()
@@ -180,9 +205,13 @@ def build_features(
         "transceiver_class": positions.column("transceiver_class").to_pandas(),
     }).sort_values(["mmsi", "t"], kind="stable").reset_index(drop=True)
     out = _per_vessel_positions(pos, settings)
+    out = _add_silent_vessels(out, events, settings)
     out = out.merge(_per_vessel_events(events.to_pandas()), on="mmsi", how="left")
     out = out.merge(_latest_static(static), on="mmsi", how="left")
     out["has_static"] = out["has_static"].astype("boolean").fillna(False).astype(bool)
+    for f in FEATURES:  # nullable columns no input provided (e.g. no static data at all)
+        if f.nullable and f.name not in out.columns:
+            out[f.name] = None
     zero_cols = [f.name for f in FEATURES if not f.nullable and f.name not in out.columns]
     for name in zero_cols:
         out[name] = 0
@@ -191,8 +220,8 @@ def build_features(
             out[f.name] = out[f.name].fillna(0)
     out["date"] = day
     out = _with_history(out, history, day)
-    out["first_seen"] = pd.to_datetime(out["first_seen"], unit="us", utc=True)
-    out["last_seen"] = pd.to_datetime(out["last_seen"], unit="us", utc=True)
+    for col in ("first_seen", "last_seen"):
+        out[col] = pd.to_datetime(out[col], unit="us", utc=True)
     table = pa.Table.from_pandas(out[[f.name for f in FEATURES]], preserve_index=False)
     return table.cast(FEATURES)
 

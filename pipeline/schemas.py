@@ -122,12 +122,12 @@ TRENDED_FEATURES = ("loiter_h", "zone_dwell_night_h", "dark_gap_max_h", "encount
 
 def _feature_fields() -> list[pa.Field]:
     fields = [
-        _f("mmsi", pa.int64(), "The vessel.", False),
+        _f("mmsi", pa.int64(), "The vessel: every vessel with positions on the day, and every vessel with an event ending on it (a vessel that went dark yesterday and is still silent has a row with positions = 0).", False),
         _f("date", pa.date32(), "The UTC day the row describes (the partition date).", False),
         _f("region", pa.string(), "Configured region whose area holds most of the day's positions (null: outside every region)."),
         _f("positions", pa.int64(), "AIS positions received on the day.", False),
-        _f("first_seen", TS, "First position of the day.", False),
-        _f("last_seen", TS, "Last position of the day.", False),
+        _f("first_seen", TS, "First position of the day (null: silent all day, in the table for an event such as an open dark gap)."),
+        _f("last_seen", TS, "Last position of the day (null: silent all day)."),
         _f("transceiver_class", pa.string(), "'A' or 'B' (most frequent on the day)."),
         _f("name", pa.string(), "Latest broadcast name in the look-back window (untrusted text)."),
         _f("call_sign", pa.string(), "Latest broadcast call sign (untrusted text)."),
@@ -136,15 +136,15 @@ def _feature_fields() -> list[pa.Field]:
         _f("length_m", pa.float32(), "Latest broadcast length; null without static data."),
         _f("has_static", pa.bool_(), "The vessel sent (or a file carried) static data in the look-back window.", False),
         _f("glitches", pa.int64(), "Position glitches removed from the day's track (impossible jumps).", False),
-        _f("night_share", pa.float64(), "Share of the day's positions sent at night.", False),
+        _f("night_share", pa.float64(), "Share of the day's positions sent at night (null: no positions)."),
         _f("max_sog_kn", pa.float64(), "Highest reported speed over ground on the day (knots)."),
-        _f("min_distance_to_departure_m", pa.float64(), "Closest approach to any configured departure point or holding area on the day (metres; 0 inside)."),
+        _f("min_distance_to_departure_m", pa.float64(), "Closest approach to any configured departure point or holding area on the day (metres; 0 inside; a vessel silent all day: from where it vanished)."),
     ]
     for kind in EVENT_TYPES:
         fields += [
             _f(f"{kind}_count", pa.int64(), f"{kind} events ending on the day (open ones included).", False),
             _f(f"{kind}_h", pa.float64(), f"Total duration of those {kind} events (hours).", False),
-            _f(f"{kind}_night_h", pa.float64(), f"Part of that duration at night (hours).", False),
+            _f(f"{kind}_night_h", pa.float64(), "Part of that duration at night (hours).", False),
         ]
     fields += [
         _f("dark_gap_max_h", pa.float64(), "Longest dark gap ending on the day (hours; 0 when none).", False),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -119,3 +120,23 @@ def test_zone_distance_matches_geodesic(settings: Settings) -> None:
         for zz in zones
     ], axis=0)
     np.testing.assert_allclose(got, brute, rtol=1e-6, atol=1.0)
+
+
+def test_a_vessel_silent_all_day_keeps_its_evidence(settings: Settings) -> None:
+    active, dark = 525100010, 525100011
+    positions = _positions([(active, T0 + timedelta(hours=1), -9.0, 110.0, 10.0, "A")])
+    # the dark one vanished off Pelabuhan Ratu yesterday evening and is still silent
+    gap = make_events("dark_gap", np.array([dark]), np.array([_us(T0 - timedelta(hours=4))]),
+                      np.array([_us(T0 + timedelta(days=1)) - 1]),
+                      {"lat": [-7.01], "lon": [106.53], "zone_id": ["SI-D01"], "open": [True],
+                       "reception_ratio": [0.95], "night_h": [10.0]})
+    empty_static = pa.table({c: pa.array([], VESSEL_STATIC.field(c).type) for c in (
+        "mmsi", "timestamp", "name", "call_sign", "imo", "ship_type", "length_m")})
+    table = build_features(positions, gap, empty_static, pa.table({}), settings, DAY)
+    f = table.to_pandas().set_index("mmsi")
+    assert list(f.index) == [active, dark]
+    d = f.loc[dark]
+    assert d["positions"] == 0 and pd.isna(d["first_seen"])
+    assert d["dark_gap_count"] == 1 and d["dark_gap_max_h"] == pytest.approx(28.0)
+    assert d["dark_gap_near_departure"] == 1 and d["region"] == "south-indonesia"
+    assert d["min_distance_to_departure_m"] == 0.0

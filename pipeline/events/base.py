@@ -92,7 +92,8 @@ def finalise(events: pa.Table, track: Track) -> pa.Table:
     """Keep the events of the partition day and mark the open ones.
 
     An event is open when it ends at its vessel's last position of the day's data (the
-    vessel may still be in that state); it is kept on the day with open=True.
+    vessel may still be in that state), or when its detector marked it open (a dark gap
+    still silent at the end of the data); it is kept on the day with open=True.
     """
     if events.num_rows == 0:
         return events
@@ -108,7 +109,10 @@ def finalise(events: pa.Table, track: Track) -> pa.Table:
     is_open = np.array([last_t.get(m) == e for m, e in zip(mm.tolist(), end.tolist(),
                                                              strict=True)], dtype=bool)
     is_open &= events.column("event_type").to_numpy(zero_copy_only=False) != "dark_gap"
-    return events.set_column(EVENTS.names.index("open"), "open", pa.array(is_open))
+    # a detector may know better (a dark gap still silent at the end of the data)
+    is_open |= events.column("open").to_numpy(zero_copy_only=False).astype(bool)
+    i = EVENTS.names.index("open")
+    return events.set_column(i, EVENTS.field(i), pa.array(is_open))
 
 
 # ---------------------------------------------------------------- context shared by detectors
@@ -156,9 +160,19 @@ class DetectContext:
 
 
 def interval_sum(values: F64, first: I64, last: I64) -> F64:
-    """Sum of ``values[first..last]`` (inclusive) for many intervals at once (cumsum)."""
-    c = np.r_[0.0, np.cumsum(np.nan_to_num(values, nan=0.0))]
-    return np.asarray(c[last + 1] - c[first], dtype=np.float64)
+    """Sum of ``values[first..last]`` (inclusive) for many intervals at once.
+
+    Each interval is summed on its own elements only (``np.add.reduceat`` over interleaved
+    bounds), never as a difference of running totals: the result must not depend on which
+    other vessels share the array, or N shards would not give the single-process bytes.
+    """
+    if len(first) == 0:
+        return np.zeros(0)
+    v = np.r_[np.nan_to_num(values, nan=0.0), 0.0]
+    bounds = np.empty(2 * len(first), dtype=np.int64)
+    bounds[0::2], bounds[1::2] = first, last + 1
+    sums = np.add.reduceat(v, bounds)[0::2]
+    return np.asarray(np.where(last >= first, sums, 0.0), dtype=np.float64)
 
 
 def interval_night_hours(track: Track, night: B, first: I64, last: I64) -> F64:

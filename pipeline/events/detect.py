@@ -1,8 +1,8 @@
 """``vessel-risk detect --date D``: positions of D (plus look-back) → ``lake/events/date=D``.
 
 Per-vessel detectors run per MMSI-hash shard (a vessel's whole track is in one shard);
-encounters need every vessel at once and run over the whole day (the encounter detector is
-spatially bucketed, never quadratic). One process gives exactly what N shards give: the
+encounters search their pairs per longitude tile with a halo; dark gaps read what the
+neighbours sent and run over the whole day (spatially bucketed, never quadratic). One process gives exactly what N shards give: the
 shards partition the vessels, and the events are sorted and written by the lake.
 """
 
@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from pipeline.config import Settings
 from pipeline.events.base import DetectContext, finalise
+from pipeline.events.encounter import detect_encounter_tiled
 from pipeline.lake import Lake
 from pipeline.schemas import EVENTS
 from pipeline.tracks import TRACK_COLUMNS, Track, track_from_table
@@ -29,12 +30,16 @@ from pipeline.tracks import TRACK_COLUMNS, Track, track_from_table
 PER_VESSEL = {
     "loiter": "pipeline.events.loiter:detect_loiter",
     "zone_dwell": "pipeline.events.zone_dwell:detect_zone_dwell",
-    "dark_gap": "pipeline.events.dark_gap:detect_dark_gap",
     "heading_to_destination": "pipeline.events.heading:detect_heading_to_destination",
     "identity_conflict": "pipeline.events.identity:detect_identity_conflict",
     "port_visit": "pipeline.events.port_visit:detect_port_visit",
 }
-CROSS_VESSEL = {"encounter": "pipeline.events.encounter:detect_encounter"}
+# these read other vessels too: encounters pair them up; a dark gap's expected-reception
+# measure counts what the neighbours sent
+CROSS_VESSEL = {
+    "encounter": "pipeline.events.encounter:detect_encounter",
+    "dark_gap": "pipeline.events.dark_gap:detect_dark_gap",
+}
 Detector = Callable[[Track, DetectContext], pa.Table]
 
 
@@ -110,7 +115,11 @@ def detect_events(
             continue
         full = full or track_from_table(positions, ctx.day, ctx.events)
         t0 = time.perf_counter()
-        parts.append(finalise(_load(ref)(full, ctx), full))
+        if kind == "encounter" and n_shards > 1:  # the pair search per space tile + halo
+            found = detect_encounter_tiled(full, ctx, n_shards)
+        else:
+            found = _load(ref)(full, ctx)
+        parts.append(finalise(found, full))
         summary.seconds[kind] = time.perf_counter() - t0
     events = pa.concat_tables(parts) if parts else EVENTS.empty_table()
     on_day = positions.filter(_on_day(positions, ctx.day))
