@@ -1,15 +1,23 @@
 """``dark_gap``: AIS silence longer than ``dark_gap_min_h`` between two consecutive positions
-of one vessel (Global Fishing Watch reports gaps of 6 h and more).
+of one vessel (Global Fishing Watch reports gaps of 6 h and more), or from a vessel's last
+position to the end of the partition day.
 
-One event per silence: ``start_time``/``lat``/``lon`` = the last position before it (where the
-vessel vanished), ``end_time``/``end_lat``/``end_lon`` = the first one after it (where it
-reappeared); ``distance_m`` and ``implied_speed_kn`` between them; ``positions`` = 2 (the two
-fixes that frame the silence). A silence that crosses midnight is one event, belonging to
-the day it ends. A silence still running at the end of the data is not an event yet: it has
-no end, no reappearance point and no duration, so it comes out on the day the vessel is heard
-again (if that is within ``lookback_days`` of the vanish; a vessel silent for longer than
-the look-back window is not seen vanishing). A mother ship that never transmits again under
-its MMSI therefore yields no dark_gap; its last position is in the track for the features.
+Closed gap (the vessel was heard again): ``start_time``/``lat``/``lon`` = the last position
+before the silence (where the vessel vanished), ``end_time``/``end_lat``/``end_lon`` = the
+first one after it (where it reappeared); ``distance_m`` and ``implied_speed_kn`` between
+them; ``positions`` = 2 (the two fixes that frame the silence). A silence that crosses
+midnight is one event, belonging to the day it ends.
+
+Open gap (still silent at the end of day D, ``open`` = True): the mother ship that leaves a
+departure point dark and reappears, if ever, under another MMSI is the signal that matters
+most, and it must reach the analyst on the day it vanishes, not when (or if) its MMSI is
+heard again. ``start_time``/``lat``/``lon`` as above, ``end_time`` = the end of the day's
+data (``day_end_us - 1``), no reappearance point (``end_lat``/``end_lon``/``distance_m``/
+``implied_speed_kn`` null), ``positions`` = 1, ``detail`` starting with "still silent". Its id
+(type, MMSI, start) is the one the closed gap will have, so the alert layer sees one event
+growing: it is emitted every day the vessel stays silent and once more, closed, on the day it
+is heard again. Both only while the vanish point is inside the track (the day plus
+``lookback_days``): a vessel silent for longer than that is no longer seen vanishing.
 
 Why each attribute:
 
@@ -23,8 +31,9 @@ Why each attribute:
   the nearest point of a destination or landing area of the region the vessel vanished in,
   see ``heading.regional_destinations``, and with the course line passing within
   ``dark_gap_toward_max_miss_km`` of the area: far away, an angle alone is not a heading).
-- ``night_h``: the silence sampled every 15 min along the great circle vanish -> reappear,
-  each sample at night (sun at the sampled place and time) counting its share of the time.
+- ``night_h``: the silence sampled every 15 min along the great circle vanish -> reappear
+  (at the vanish point for an open gap), each sample at night (sun at the sampled place and
+  time) counting its share of the time.
 - ``reception_ratio``: see ``reception_ratios``: received / expected positions of the vessel
   and its neighbours, so that reception holes are not taken for intent.
 """
@@ -60,19 +69,58 @@ MIN_EXPECTED_DURING = 10.0  # neighbours must be expected this often during the 
 RECEPTION_GRID_CACHE_KEY = "dark_gap:reception_grid"
 
 
-def detect_dark_gap(track: Track, ctx: DetectContext) -> pa.Table:
-    """Every silence longer than ``dark_gap_min_h`` that has ended inside the track."""
-    ev = ctx.events
-    if len(track) < 2:
-        return EVENTS.empty_table()
+@dataclass
+class Gaps:
+    """The silences of a track: vanish row ``a`` and the end of each silence, given by
+    arrays so that closed gaps (ended by a reappearance) and open ones (still silent at the
+    end of the day's data: end position NaN) go through the same code."""
+
+    a: I64  # row of the last position before the silence
+    t_a: I64  # its time (the start of the silence)
+    end_us: I64  # reappearance time, or the end of the day's data (open)
+    end_lat: F64  # reappearance point, NaN when open
+    end_lon: F64
+    dist_m: F64  # vanish -> reappearance, NaN when open
+    open: B
+
+    @property
+    def dur_s(self) -> F64:
+        return np.asarray((self.end_us - self.t_a) / US_PER_S, dtype=np.float64)
+
+
+def find_gaps(track: Track, ev: EventSettings) -> Gaps:
+    """Closed gaps (a step longer than ``dark_gap_min_h``) and open ones (a vessel whose
+    last position is more than ``dark_gap_min_h`` before the end of the partition day)."""
+    min_s = ev.dark_gap_min_h * 3600
     dt = np.nan_to_num(track.dt_s, nan=0.0)
-    b = np.flatnonzero(~track.new_vessel & (dt > ev.dark_gap_min_h * 3600))
-    if not len(b):
+    b = np.flatnonzero(~track.new_vessel & (dt > min_s))
+    last = np.r_[track.vessel_starts[1:] - 1, len(track) - 1].astype(np.int64)
+    last = last[(track.day_end_us - track.t[last]) / US_PER_S > min_s]
+    nan = np.full(len(last), np.nan)
+    a = np.r_[b - 1, last].astype(np.int64)
+    return Gaps(
+        a=a,
+        t_a=track.t[a],
+        end_us=np.r_[track.t[b], np.full(len(last), track.day_end_us - 1)].astype(np.int64),
+        end_lat=np.r_[track.lat[b], nan], end_lon=np.r_[track.lon[b], nan],
+        dist_m=np.r_[track.step_m[b], nan],
+        open=np.r_[np.zeros(len(b), bool), np.ones(len(last), bool)],
+    )
+
+
+def detect_dark_gap(track: Track, ctx: DetectContext) -> pa.Table:
+    """Every silence longer than ``dark_gap_min_h`` that has ended inside the track, and
+    every one still running at the end of the partition day (open)."""
+    ev = ctx.events
+    if len(track) == 0:
         return EVENTS.empty_table()
-    a = b - 1
+    g = find_gaps(track, ev)
+    if not len(g.a):
+        return EVENTS.empty_table()
+    a = g.a
     lat, lon = track.lat[a], track.lon[a]
-    dist = track.step_m[b]
-    speed = dist / track.dt_s[b] * MS_TO_KN
+    dur_s = g.dur_s
+    speed = g.dist_m / dur_s * MS_TO_KN
     course = vanish_course(track, a)
 
     dep_id, dep_m = ctx.nearest_zone("departure", lat, lon)
@@ -93,12 +141,15 @@ def detect_dark_gap(track: Track, ctx: DetectContext) -> pa.Table:
     grid = ctx._cache.get(RECEPTION_GRID_CACHE_KEY)
     if not isinstance(grid, ReceptionGrid):
         grid = build_reception_grid(track, ev, own)
-    rec = reception_ratios(track, ev, a, b, grid, own)
+    rec = reception_ratios(track, ev, a, g.end_us, grid, own)
 
     detail = []
-    for k in range(len(b)):  # one string per event
-        parts = [f"silent {dt[b[k]] / 3600:.1f} h, reappeared {dist[k] / 1000:.1f} km away "
-                 f"({speed[k]:.1f} kn)"]
+    for k in range(len(a)):  # one string per event
+        if g.open[k]:
+            parts = [f"still silent {dur_s[k] / 3600:.1f} h at the end of the day"]
+        else:
+            parts = [f"silent {dur_s[k] / 3600:.1f} h, reappeared {g.dist_m[k] / 1000:.1f} km "
+                     f"away ({speed[k]:.1f} kn)"]
         kind = "holding area" if use_hold[k] else "departure point"
         if is_near[k]:
             parts.append(f"vanished near {kind} {near_id[k]} ({near_m[k] / 1000:.1f} km)")
@@ -117,17 +168,18 @@ def detect_dark_gap(track: Track, ctx: DetectContext) -> pa.Table:
     return make_events(
         "dark_gap",
         track.mmsi[a],
-        track.t[a],
-        track.t[b],
+        g.t_a,
+        g.end_us,
         {
             "lat": lat, "lon": lon,
-            "end_lat": track.lat[b], "end_lon": track.lon[b],
+            "end_lat": g.end_lat, "end_lon": g.end_lon,
             "zone_id": zone_id,
-            "night_h": gap_night_hours(ctx, track, a, b),
-            "positions": np.full(len(b), 2, dtype=np.int64),
+            "night_h": gap_night_hours(ctx, track, g),
+            "open": g.open,
+            "positions": np.where(g.open, 1, 2).astype(np.int64),
             "distance_to_shore_m": ctx.distance_to_shore_m(lat, lon),
             "distance_to_departure_m": dep_m,
-            "distance_m": dist,
+            "distance_m": g.dist_m,
             "implied_speed_kn": speed,
             "bearing_deg": course,
             "reception_ratio": rec.ratio,
@@ -175,18 +227,22 @@ def toward_destination(ctx: DetectContext, lat: F64, lon: F64, course: F64
     return ids, err, brg, dist
 
 
-def gap_night_hours(ctx: DetectContext, track: Track, a: I64, b: I64) -> F64:
+def gap_night_hours(ctx: DetectContext, track: Track, g: Gaps) -> F64:
     """Hours of each silence at night, sampled every ``NIGHT_STEP_S`` along the great
-    circle from the vanish to the reappearance point (all gaps in one vectorised pass)."""
-    dur_s = (track.t[b] - track.t[a]) / US_PER_S
+    circle from the vanish to the reappearance point (at the vanish point while the gap is
+    open: nothing is known of where it went); all gaps in one vectorised pass."""
+    a = g.a
+    dur_s = g.dur_s
     n = np.maximum(np.ceil(dur_s / NIGHT_STEP_S), 1).astype(np.int64)
     gap = np.repeat(np.arange(len(a)), n)
     j = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
     frac = (j + 0.5) / n[gap]
     lat0, lon0 = track.lat[a][gap], track.lon[a][gap]
-    brg = initial_bearing_deg(track.lat[a], track.lon[a], track.lat[b], track.lon[b])[gap]
-    slat, slon = destination_point(lat0, lon0, brg, frac * np.nan_to_num(track.step_m[b])[gap])
-    st = track.t[a][gap] + (frac * dur_s[gap] * US_PER_S).astype(np.int64)
+    with np.errstate(invalid="ignore"):
+        brg = initial_bearing_deg(track.lat[a], track.lon[a], g.end_lat, g.end_lon)
+    brg = np.where(g.open, 0.0, brg)[gap]
+    slat, slon = destination_point(lat0, lon0, brg, frac * np.nan_to_num(g.dist_m)[gap])
+    st = g.t_a[gap] + (frac * dur_s[gap] * US_PER_S).astype(np.int64)
     night = ctx.night(st, slat, slon)
     share_h = (dur_s / n / 3600.0)[gap]
     return np.bincount(gap, weights=np.where(night, share_h, 0.0),
@@ -352,9 +408,10 @@ class Reception:
                 + during)
 
 
-def reception_ratios(track: Track, ev: EventSettings, a: I64, b: I64, grid: ReceptionGrid,
-                     own: Pieces) -> Reception:
-    """Expected-reception measure of each gap (vanish row ``a``, reappearance row ``b``).
+def reception_ratios(track: Track, ev: EventSettings, a: I64, end_us: I64,
+                     grid: ReceptionGrid, own: Pieces) -> Reception:
+    """Expected-reception measure of each gap (vanish row ``a``, silence ending at ``end_us``:
+    the reappearance, or the end of the day's data for an open gap).
 
     before = received / expected positions in the ``dark_gap_reception_window_h`` before the
     vanish, of this vessel (wherever it was) and of the other vessels in the 3x3 grid cells
@@ -368,7 +425,7 @@ def reception_ratios(track: Track, ev: EventSettings, a: I64, b: I64, grid: Rece
     """
     win_s = int(ev.dark_gap_reception_window_h * 3600)
     ta = track.t[a] // US_PER_S
-    tb = track.t[b] // US_PER_S
+    tb = end_us // US_PER_S
     lat, lon = track.lat[a], track.lon[a]
     # own pieces of each gap's vessel in a window: a contiguous range (pieces are in
     # (vessel, time) order), found through a (vessel, time) key

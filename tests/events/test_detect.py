@@ -86,7 +86,14 @@ def test_features_one_row_per_active_vessel(home: Path, settings: Settings) -> N
     for d in DAYS:
         feats = lake.read("features", d)
         active = pc.count_distinct(lake.read("positions", d).column("mmsi")).as_py()
-        assert feats.num_rows == active
+        heard = feats.filter(pc.greater(feats.column("positions"), 0))
+        assert heard.num_rows == active
+        # plus vessels silent all day whose dark gap is still open (positions = 0)
+        ev = lake.read("events", d)
+        still_dark = ev.filter(pc.and_(pc.equal(ev.column("event_type"), "dark_gap"),
+                                       ev.column("open")))
+        silent = feats.filter(pc.equal(feats.column("positions"), 0)).column("mmsi")
+        assert set(silent.to_pylist()) <= set(still_dark.column("mmsi").to_pylist())
         assert pc.count_distinct(feats.column("mmsi")).as_py() == feats.num_rows
     second = lake.read("features", DAYS[1]).to_pandas()
     # the second day sees the first in its history
