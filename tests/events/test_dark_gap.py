@@ -21,6 +21,7 @@ from pipeline.lake import Lake
 from pipeline.night import is_night
 from pipeline.simulate import simulate
 from pipeline.tracks import TRACK_COLUMNS, track_from_table
+from tests.events.positions import position_table
 
 DAY = date(2024, 11, 2)  # window: 1 and 2 November (lookback 1 day)
 KN = 1852 / 3600
@@ -54,17 +55,8 @@ def leg(mmsi: int, start: str, step_s: int, n: int, lat: float, lon: float, cog:
 
 def table(*legs: dict[str, np.ndarray]) -> pa.Table:
     cols = {k: np.concatenate([lg[k] for lg in legs]) for k in legs[0]}
-    n = len(cols["mmsi"])
-    return pa.table({
-        "mmsi": pa.array(cols["mmsi"], pa.int64()),
-        "timestamp": pa.array(cols["t"], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-        "lat": cols["lat"], "lon": cols["lon"],
-        "sog_kn": pa.array(cols["sog"], pa.float32(), from_pandas=True),
-        "cog_deg": pa.array(cols["cog"], pa.float32(), from_pandas=True),
-        "heading_deg": pa.nulls(n, pa.float32()),
-        "nav_status": pa.nulls(n, pa.int8()),
-        "transceiver_class": pa.array(["A"] * n),
-    }).select(TRACK_COLUMNS)
+    return position_table(cols["mmsi"], cols["t"], cols["lat"], cols["lon"], cols["sog"],
+                          cols["cog"], "A")
 
 
 def detect(settings: Settings, tab: pa.Table, day: date = DAY) -> pd.DataFrame:

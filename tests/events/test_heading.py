@@ -19,6 +19,7 @@ from pipeline.ingest.ais import ingest_ais
 from pipeline.lake import Lake
 from pipeline.simulate import simulate
 from pipeline.tracks import TRACK_COLUMNS, track_from_table
+from tests.events.positions import position_table
 
 DAY = date(2024, 11, 2)
 KN = 1852 / 3600
@@ -48,17 +49,8 @@ def toward(mmsi: int, start: str, n: int, lat: float, lon: float, target: tuple[
 
 def table(*legs: dict[str, np.ndarray]) -> pa.Table:
     cols = {k: np.concatenate([lg[k] for lg in legs]) for k in legs[0]}
-    n = len(cols["mmsi"])
-    return pa.table({
-        "mmsi": pa.array(cols["mmsi"], pa.int64()),
-        "timestamp": pa.array(cols["t"], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-        "lat": cols["lat"], "lon": cols["lon"],
-        "sog_kn": pa.array(cols["sog"], pa.float32()),
-        "cog_deg": pa.array(cols["cog"], pa.float32()),
-        "heading_deg": pa.nulls(n, pa.float32()),
-        "nav_status": pa.nulls(n, pa.int8()),
-        "transceiver_class": pa.array(["B"] * n),
-    }).select(TRACK_COLUMNS)
+    return position_table(cols["mmsi"], cols["t"], cols["lat"], cols["lon"], cols["sog"],
+                          cols["cog"], "B")
 
 
 def detect(settings: Settings, tab: pa.Table, day: date = DAY) -> pd.DataFrame:

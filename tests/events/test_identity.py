@@ -21,6 +21,7 @@ from pipeline.lake import Lake
 from pipeline.schemas import PORT_CALLS, VESSEL_STATIC
 from pipeline.simulate import simulate
 from pipeline.tracks import TRACK_COLUMNS, track_from_table
+from tests.events.positions import position_table
 
 DAY = date(2024, 11, 2)
 SEA = (-9.0, 108.0)
@@ -39,18 +40,8 @@ def t_us(s: str) -> int:
 
 
 def fixes(mmsi: int, times: list[str], places: list[tuple[float, float]]) -> pa.Table:
-    n = len(times)
-    return pa.table({
-        "mmsi": pa.array([mmsi] * n, pa.int64()),
-        "timestamp": pa.array([t_us(t) for t in times], pa.int64()).cast(
-            pa.timestamp("us", tz="UTC")),
-        "lat": [p[0] for p in places], "lon": [p[1] for p in places],
-        "sog_kn": pa.array([5.0] * n, pa.float32()),
-        "cog_deg": pa.nulls(n, pa.float32()),
-        "heading_deg": pa.nulls(n, pa.float32()),
-        "nav_status": pa.nulls(n, pa.int8()),
-        "transceiver_class": pa.array(["B"] * n),
-    }).select(TRACK_COLUMNS)
+    return position_table([mmsi] * len(times), [t_us(t) for t in times],
+                          [p[0] for p in places], [p[1] for p in places], 5.0, None, "B")
 
 
 def minutes(start: str, n: int, step: int = 1) -> list[str]:

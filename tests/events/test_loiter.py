@@ -20,7 +20,8 @@ from pipeline.events.loiter import detect_loiter
 from pipeline.ingest.ais import ingest_ais
 from pipeline.lake import Lake
 from pipeline.schemas import EVENTS
-from pipeline.tracks import TRACK_COLUMNS, Track, load_track, track_from_table
+from pipeline.tracks import Track, load_track, track_from_table
+from tests.events.positions import position_table
 
 DAY = date(2024, 11, 2)  # window: 1 and 2 November (lookback 1 day)
 OPEN_SEA = (-9.0, 108.0)  # Indian Ocean south of Java: ~135 km from land, far from any zone
@@ -41,18 +42,9 @@ def ts(s: str) -> datetime:
 
 def positions(rows: list[tuple[int, str, float, float, float | None]]) -> pa.Table:
     """Lake position rows (mmsi, ISO time, lat, lon, sog) with the other columns filled."""
-    n = len(rows)
-    return pa.table({
-        "mmsi": pa.array([r[0] for r in rows], pa.int64()),
-        "timestamp": pa.array([ts(r[1]) for r in rows], pa.timestamp("us", tz="UTC")),
-        "lat": pa.array([r[2] for r in rows], pa.float64()),
-        "lon": pa.array([r[3] for r in rows], pa.float64()),
-        "sog_kn": pa.array([r[4] for r in rows], pa.float64()),
-        "cog_deg": pa.array([None] * n, pa.float64()),
-        "heading_deg": pa.array([None] * n, pa.float64()),
-        "nav_status": pa.array([None] * n, pa.int64()),
-        "transceiver_class": pa.array(["A"] * n, pa.string()),
-    }).select(TRACK_COLUMNS)
+    return position_table([r[0] for r in rows], [ts(r[1]) for r in rows],
+                          [r[2] for r in rows], [r[3] for r in rows],
+                          [np.nan if r[4] is None else r[4] for r in rows])
 
 
 def every(mmsi: int, start: str, minutes: int, n: int, lat: float, lon: float,

@@ -18,6 +18,7 @@ from pipeline.lake import Lake
 from pipeline.schemas import EVENTS, PORT_CALLS, VESSEL_STATIC
 from pipeline.simulate import simulate
 from pipeline.tracks import track_from_table
+from tests.events.positions import position_table
 
 DAY = date(2024, 11, 2)
 D0 = datetime(2024, 11, 2, tzinfo=UTC)
@@ -43,15 +44,8 @@ def rows_for(mmsi: int, t0: datetime, step_min: float, kms: list[float]
 
 def table(rows: list[dict[str, object]]) -> pa.Table:
     f = pd.DataFrame(rows)
-    n = len(f)
-    return pa.table({
-        "mmsi": pa.array(f["mmsi"], pa.int64()),
-        "timestamp": pa.array(f["timestamp"], pa.timestamp("us", tz="UTC")),
-        "lat": pa.array(f["lat"], pa.float64()), "lon": pa.array(f["lon"], pa.float64()),
-        "sog_kn": pa.array([1.0] * n, pa.float32()),
-        "cog_deg": pa.nulls(n, pa.float32()), "heading_deg": pa.nulls(n, pa.float32()),
-        "nav_status": pa.nulls(n, pa.int8()), "transceiver_class": pa.array(["A"] * n),
-    })
+    return position_table(f["mmsi"].to_numpy(), list(f["timestamp"]), f["lat"].to_numpy(),
+                          f["lon"].to_numpy(), 1.0)
 
 
 def calls(rows: list[tuple[str, int, str, datetime, datetime | None]]) -> pa.Table:
