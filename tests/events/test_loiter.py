@@ -278,24 +278,6 @@ def test_agrees_with_movingpandas_on_dense_real_tracks(
 # ------------------------------------------------------------------------ simulated data
 
 
-@pytest.fixture(scope="module")
-def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Track, pd.DataFrame]:
-    """Two days of the Bay of Bengal in peak season, ingested; the second day's window."""
-    from pipeline.simulate import simulate
-
-    s = load_settings(env={"VESSEL_RISK__SIMULATE__SMUGGLING_FRACTION": "0.1"})
-    home = tmp_path_factory.mktemp("loiter-sim")
-    simulate(s, "andaman-sea", date(2024, 11, 20), 2, 5, home / "landing", "parquet",
-             vessels=100)
-    lake = Lake(home / "lake")
-    ingest_ais(sorted((home / "landing").glob("positions_*.parquet")), lake)
-    track = load_track(lake, date(2024, 11, 21), s.events)
-    gt = pd.read_csv(home / "landing" / "ground_truth" / "events.csv")
-    gt["start"] = pd.to_datetime(gt["start"], utc=True)
-    gt["end"] = pd.to_datetime(gt["end"], utc=True)
-    return s, track, gt
-
-
 def test_waiting_mother_ships_loiter_at_their_zone(
         simulated: tuple[Settings, Track, pd.DataFrame]) -> None:
     s, track, gt = simulated

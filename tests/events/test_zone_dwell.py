@@ -13,10 +13,8 @@ import pytest
 from pipeline import geo
 from pipeline.config import Settings, load_settings
 from pipeline.events.zone_dwell import detect_zone_dwell
-from pipeline.ingest.ais import ingest_ais
-from pipeline.lake import Lake
 from pipeline.schemas import EVENTS
-from pipeline.tracks import Track, load_track, track_from_table
+from pipeline.tracks import Track, track_from_table
 from tests.events.test_loiter import DAY, context, every, positions, ts
 
 D01_CENTRE = (-7.0, 106.53)  # SI-D01 Pelabuhan Ratu, 12 km radius; SI-D02 (5 km) inside it
@@ -118,24 +116,6 @@ def test_fishing_at_night_just_outside_is_no_dwell(settings: Settings) -> None:
 
 
 # ------------------------------------------------------------------------ simulated data
-
-
-@pytest.fixture(scope="module")
-def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Track, pd.DataFrame]:
-    """Two days of the Bay of Bengal in peak season, ingested; the second day's window."""
-    from pipeline.simulate import simulate
-
-    s = load_settings(env={"VESSEL_RISK__SIMULATE__SMUGGLING_FRACTION": "0.1"})
-    home = tmp_path_factory.mktemp("dwell-sim")
-    simulate(s, "andaman-sea", date(2024, 11, 20), 2, 5, home / "landing", "parquet",
-             vessels=100)
-    lake = Lake(home / "lake")
-    ingest_ais(sorted((home / "landing").glob("positions_*.parquet")), lake)
-    track = load_track(lake, date(2024, 11, 21), s.events)
-    gt = pd.read_csv(home / "landing" / "ground_truth" / "events.csv")
-    gt["start"] = pd.to_datetime(gt["start"], utc=True)
-    gt["end"] = pd.to_datetime(gt["end"], utc=True)
-    return s, track, gt
 
 
 def _zones(s: Settings) -> dict[str, tuple[float, float, float]]:
