@@ -41,7 +41,7 @@ class Track:
     lon: F64
     sog: F64  # knots, NaN when not available
     cog: F64  # degrees, NaN when not available
-    cls: npt.NDArray[np.object_]  # 'A', 'B' or None
+    class_b: B  # Class B transponder (True) or A / unknown (False)
     day_start_us: int  # start of the partition day D (UTC)
     day_end_us: int  # end of day D (exclusive)
     glitches: dict[int, int] = field(default_factory=dict)  # mmsi -> glitches removed
@@ -66,12 +66,14 @@ class Track:
     def take(self, rows: npt.NDArray[np.int64] | B) -> Track:
         """A sub-track of whole vessels (rows must keep vessels whole and sorted)."""
         out = Track(self.mmsi[rows], self.t[rows], self.lat[rows], self.lon[rows],
-                    self.sog[rows], self.cog[rows], self.cls[rows], self.day_start_us,
+                    self.sog[rows], self.cog[rows], self.class_b[rows], self.day_start_us,
                     self.day_end_us, self.glitches)
         return out.derive(None)
 
-    def derive(self, settings: EventSettings | None, gap_h: float | None = None) -> Track:
-        """Fill the per-row deltas and segment numbers."""
+    def derive(self, settings: EventSettings | None, gap_h: float | None = None,
+               steps_m: F64 | None = None) -> Track:
+        """Fill the per-row deltas and segment numbers (``steps_m``: the n - 1 distances
+        between consecutive rows, when the caller has them already)."""
         n = len(self)
         self.new_vessel = np.ones(n, dtype=bool)
         if n > 1:
@@ -80,7 +82,8 @@ class Track:
         self.step_m = np.full(n, np.nan)
         if n > 1:
             self.dt_s[1:] = (self.t[1:] - self.t[:-1]) / US_PER_S
-            self.step_m[1:] = haversine_m(self.lat[:-1], self.lon[:-1], self.lat[1:], self.lon[1:])
+            self.step_m[1:] = (steps_m if steps_m is not None
+                               else step_lengths_m(self.lat, self.lon))
         self.dt_s[self.new_vessel] = np.nan
         self.step_m[self.new_vessel] = np.nan
         gap = (gap_h if gap_h is not None else settings.segment_gap_h if settings else 6.0) * 3600
@@ -89,19 +92,37 @@ class Track:
         return self
 
 
-def glitch_mask(mmsi: I64, t: I64, lat: F64, lon: F64, max_kn: float) -> B:
+def step_lengths_m(lat: F64, lon: F64) -> F64:
+    """Metres from each row to the next (length n - 1)."""
+    return np.asarray(haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:]), dtype=np.float64)
+
+
+def glitch_mask(mmsi: I64, t: I64, lat: F64, lon: F64, max_kn: float,
+                steps_m: F64 | None = None) -> B:
     """Isolated jumps: the implied speed both from the previous and to the next position of
     the same vessel exceeds ``max_kn`` (a single bad fix, not real movement)."""
     n = len(mmsi)
     if n < 3:
         return np.zeros(n, dtype=bool)
+    steps = steps_m if steps_m is not None else step_lengths_m(lat, lon)
     dt = np.maximum((t[1:] - t[:-1]) / US_PER_S, 1.0)
-    kn = haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:]) / dt * MS_TO_KN
+    kn = steps / dt * MS_TO_KN
     same = mmsi[1:] == mmsi[:-1]
     fast = (kn > max_kn) & same  # fast[i]: jump between row i and i+1
     out = np.zeros(n, dtype=bool)
     out[1:-1] = fast[:-1] & fast[1:]
     return out
+
+
+def sort_order(mmsi: I64, t: I64) -> I64:
+    """Row order by (mmsi, t). Lake partitions are sorted by (mmsi, time) and read day after
+    day, so a stable radix sort on the MMSI alone usually gives time order within each vessel
+    too (checked); otherwise a full two-key sort."""
+    order = np.argsort(mmsi, kind="stable")
+    m, tt = mmsi[order], t[order]
+    if len(m) < 2 or bool(np.all((m[1:] != m[:-1]) | (tt[1:] >= tt[:-1]))):
+        return order
+    return np.lexsort((t, mmsi))
 
 
 def load_track(lake: Lake, day: date, settings: EventSettings,
@@ -118,7 +139,7 @@ def track_from_table(table: pa.Table, day: date, settings: EventSettings) -> Tra
     """Build a track from position rows (lake columns)."""
     mmsi = table.column("mmsi").to_numpy()
     t = pc.cast(table.column("timestamp"), pa.int64()).to_numpy()
-    order = np.lexsort((t, mmsi))
+    order = sort_order(mmsi, t)
     mmsi, t = mmsi[order], t[order]
 
     def num(name: str) -> F64:
@@ -128,15 +149,21 @@ def track_from_table(table: pa.Table, day: date, settings: EventSettings) -> Tra
 
     lat, lon = num("lat"), num("lon")
     sog, cog = num("sog_kn"), num("cog_deg")
-    cls = np.asarray(table.column("transceiver_class").to_numpy(zero_copy_only=False),
-                     dtype=object)[order]
-    bad = glitch_mask(mmsi, t, lat, lon, settings.max_implied_speed_kn)
+    cls = np.asarray(pc.fill_null(pc.equal(table.column("transceiver_class"), "B"), False)
+                     .to_numpy(zero_copy_only=False), dtype=bool)[order]
+    steps = step_lengths_m(lat, lon) if len(lat) > 1 else np.zeros(0)
+    bad = glitch_mask(mmsi, t, lat, lon, settings.max_implied_speed_kn, steps)
     glitches: dict[int, int] = {}
     if bad.any():
         ids, counts = np.unique(mmsi[bad], return_counts=True)
         glitches = dict(zip(ids.tolist(), counts.tolist(), strict=True))
         keep = ~bad
+        kept = np.flatnonzero(keep)
         mmsi, t, lat, lon, sog, cog, cls = (a[keep] for a in (mmsi, t, lat, lon, sog, cog, cls))
+        # step i (row i -> i+1) survives when both rows were kept next to each other
+        steps = np.r_[steps, np.nan][kept][:-1]
+        moved = np.flatnonzero(np.diff(kept) != 1)
+        steps[moved] = haversine_m(lat[moved], lon[moved], lat[moved + 1], lon[moved + 1])
     d0 = int((np.datetime64(day, "D") - np.datetime64(0, "D")).astype(np.int64)) * US_PER_DAY
     track = Track(mmsi, t, lat, lon, sog, cog, cls, d0, d0 + US_PER_DAY, glitches)
-    return track.derive(settings)
+    return track.derive(settings, steps_m=steps)

@@ -99,9 +99,12 @@ def detect_events(
     wanted = types or (*PER_VESSEL, *CROSS_VESSEL)
     parts: list[pa.Table] = []
     shard = shard_of(positions.column("mmsi").to_numpy(), n_shards) if n_shards > 1 else None
+    full: Track | None = None
     for k in range(n_shards):
         rows = positions if shard is None else positions.filter(pa.array(shard == k))
         track = track_from_table(rows, ctx.day, ctx.events)
+        if shard is None:
+            full = track  # one shard: the cross-vessel detectors reuse it
         summary.glitches += sum(track.glitches.values())
         for kind, ref in PER_VESSEL.items():
             if kind not in wanted:
@@ -109,7 +112,6 @@ def detect_events(
             t0 = time.perf_counter()
             parts.append(finalise(_load(ref)(track, ctx), track))
             summary.seconds[kind] = summary.seconds.get(kind, 0.0) + time.perf_counter() - t0
-    full: Track | None = None
     for kind, ref in CROSS_VESSEL.items():
         if kind not in wanted:
             continue
