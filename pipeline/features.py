@@ -26,7 +26,7 @@ from pipeline.geo import distance_to_geometry_m, points_in
 from pipeline.lake import Lake
 from pipeline.night import is_night
 from pipeline.schemas import FEATURES, TRENDED_FEATURES
-from pipeline.tracks import glitch_mask
+from pipeline.tracks import glitch_mask, sort_order
 
 F64 = npt.NDArray[np.float64]
 EARTH_M = 6_371_008.8
@@ -71,17 +71,15 @@ def min_distance_to_zones_m(zones: list[Zone], lat: F64, lon: F64) -> F64:
     return out
 
 
-def _per_vessel_positions(pos: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+def _per_vessel_positions(pos: dict[str, np.ndarray], settings: Settings) -> pd.DataFrame:
     """Position-derived columns, one row per vessel (pos sorted by mmsi, t)."""
-    mmsi = pos["mmsi"].to_numpy()
-    t = pos["t"].to_numpy()
-    lat, lon = pos["lat"].to_numpy(), pos["lon"].to_numpy()
+    mmsi, t, lat, lon = pos["mmsi"], pos["t"], pos["lat"], pos["lon"]
     starts = np.flatnonzero(np.r_[True, mmsi[1:] != mmsi[:-1]])
     ids = mmsi[starts]
     counts = np.diff(np.r_[starts, len(mmsi)])
     night = is_night(t, lat, lon, settings.events.night_sun_elevation_deg)
     glitch = glitch_mask(mmsi, t, lat, lon, settings.events.max_implied_speed_kn)
-    sog = pos["sog_kn"].to_numpy(dtype="float64", na_value=np.nan)
+    sog = pos["sog_kn"]
     # closest approach to departure points and holding areas on a 10-min sample per vessel
     zones = [z for r in settings.regions.values()
              for z in (*r.departure_points, *r.zones_by_role("holding_area"))]
@@ -98,9 +96,8 @@ def _per_vessel_positions(pos: pd.DataFrame, settings: Settings) -> pd.DataFrame
         share = np.add.reduceat(inside, s_starts) if len(inside) else np.zeros(0)
         better = share > best
         region[better], best[better] = rid, share[better]
-    cls = pos["transceiver_class"].to_numpy(dtype=object, na_value=None)
-    n_a = np.add.reduceat((cls == "A").astype(np.int64), starts)
-    n_b = np.add.reduceat((cls == "B").astype(np.int64), starts)
+    n_a = np.add.reduceat(pos["class_a"].astype(np.int64), starts)
+    n_b = np.add.reduceat(pos["class_b"].astype(np.int64), starts)
     cls_mode = np.full(len(starts), None, dtype=object)
     cls_mode[n_a + n_b > 0] = "B"
     cls_mode[(n_a >= n_b) & (n_a > 0)] = "A"
@@ -196,14 +193,23 @@ def build_features(
     look-back window and the feature rows of the previous 30 days."""
     if positions.num_rows == 0:
         return FEATURES.empty_table()
-    pos = pd.DataFrame({
-        "mmsi": positions.column("mmsi").to_numpy(),
-        "t": pc.cast(positions.column("timestamp"), pa.int64()).to_numpy(),
-        "lat": positions.column("lat").to_numpy(),
-        "lon": positions.column("lon").to_numpy(),
-        "sog_kn": positions.column("sog_kn").to_pandas(),
-        "transceiver_class": positions.column("transceiver_class").to_pandas(),
-    }).sort_values(["mmsi", "t"], kind="stable").reset_index(drop=True)
+    mmsi = positions.column("mmsi").to_numpy()
+    t = pc.cast(positions.column("timestamp"), pa.int64()).to_numpy()
+    order = sort_order(mmsi, t)
+    cls = positions.column("transceiver_class")
+
+    def flag(values: pa.ChunkedArray) -> np.ndarray:
+        return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), bool)
+
+    pos = {
+        "mmsi": mmsi[order], "t": t[order],
+        "lat": positions.column("lat").to_numpy()[order],
+        "lon": positions.column("lon").to_numpy()[order],
+        "sog_kn": np.asarray(pc.fill_null(pc.cast(positions.column("sog_kn"), pa.float64()),
+                                          np.nan).to_numpy(zero_copy_only=False))[order],
+        "class_a": flag(pc.equal(cls, "A"))[order],
+        "class_b": flag(pc.equal(cls, "B"))[order],
+    }
     out = _per_vessel_positions(pos, settings)
     out = _add_silent_vessels(out, events, settings)
     out = out.merge(_per_vessel_events(events.to_pandas()), on="mmsi", how="left")
