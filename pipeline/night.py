@@ -44,14 +44,16 @@ def _sin_elevation(t_us: npt.ArrayLike, lat: npt.ArrayLike, lon: npt.ArrayLike) 
     if t.size == 0:
         return out
     flat_t, flat_la, flat_lo, flat_out = t.ravel(), la.ravel(), lo.ravel(), out.ravel()
-    t0 = int(flat_t.min())
-    n_min = int((int(flat_t.max()) - t0) // MINUTE_US) + 1
-    centres = t0 + np.arange(n_min) * MINUTE_US + MINUTE_US // 2
+    # minutes counted from the epoch, so a row gets the same value whatever else is in the
+    # batch (N shards must give the bytes of one process)
+    m0 = int(flat_t.min()) // MINUTE_US
+    n_min = int(flat_t.max()) // MINUTE_US - m0 + 1
+    centres = (m0 + np.arange(n_min)) * MINUTE_US + MINUTE_US // 2
     decl_m, ra_m = _sun_equatorial((centres - J2000_US) / US_PER_DAY)
     sin_d, cos_d = np.sin(decl_m), np.cos(decl_m)
     for a in range(0, flat_t.size, CHUNK):
         tt = flat_t[a : a + CHUNK]
-        minute = (tt - t0) // MINUTE_US
+        minute = tt // MINUTE_US - m0
         gmst_deg = ((18.697374558 + 24.06570982441908 * ((tt - J2000_US) / US_PER_DAY)) % 24) * 15
         hour_angle = np.radians(gmst_deg + flat_lo[a : a + CHUNK]) - ra_m[minute]
         phi = np.radians(flat_la[a : a + CHUNK])
