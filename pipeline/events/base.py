@@ -19,7 +19,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from pipeline.config import EventSettings, Settings, Zone
-from pipeline.geo import build_distance_index, distance_to_geometry_m
+from pipeline.geo import EARTH_RADIUS_M, build_distance_index, distance_to_geometry_m
 from pipeline.night import is_night
 from pipeline.schemas import EVENTS
 from pipeline.tracks import US_PER_S, Track
@@ -139,17 +139,36 @@ class DetectContext:
         return [z for r in self.settings.regions.values() for z in r.zones_by_role(role)]
 
     def nearest_zone(self, role: str, lat: F64, lon: F64) -> tuple[npt.NDArray[np.object_], F64]:
-        """(zone id, distance in metres to its area; 0 inside) of the nearest zone of a role."""
+        """(zone id, distance in metres to its area; 0 inside; None/inf when no zone) of the
+        nearest zone of a role. Each point is measured only against the areas that may be
+        nearer than the best found so far (a lower bound from each area's bounding box);
+        ties go to the zone listed first, as a plain loop over the zones would decide."""
         zones = self.zones(role)
-        ids = np.full(len(lat), None, dtype=object)
-        best = np.full(len(lat), np.inf)
-        for z in zones:  # a few dozen zones; each query is vectorised over the points
-            key = f"zone-index:{z.id}"
-            if key not in self._cache:
-                self._cache[key] = build_distance_index(z.area)
-            d = distance_to_geometry_m(self._cache[key], lat, lon)
-            closer = d < best
-            best[closer], ids[closer] = d[closer], z.id
+        n = len(lat)
+        ids = np.full(n, None, dtype=object)
+        best = np.full(n, np.inf)
+        best_zone = np.full(n, len(zones), dtype=np.int64)
+        if not zones or not n:
+            return ids, best
+        lb = np.stack([box_lower_bound_m(z.area.bounds, lat, lon) for z in zones])
+        order = np.argsort(lb, axis=0, kind="stable")  # per point: areas by lower bound
+        cols = np.arange(n)
+        for rank in range(len(zones)):  # stops as soon as no area can be nearer
+            zi = order[rank]
+            need = ~(lb[zi, cols] > best)  # NaN (no position) is measured
+            if not need.any():
+                break
+            for z in np.unique(zi[need]).tolist():
+                sel = np.flatnonzero(need & (zi == z))
+                key = f"zone-index:{zones[z].id}"
+                if key not in self._cache:
+                    self._cache[key] = build_distance_index(zones[z].area)
+                d = distance_to_geometry_m(self._cache[key], lat[sel], lon[sel])
+                better = (d < best[sel]) | ((d == best[sel]) & (z < best_zone[sel]))
+                best[sel[better]] = d[better]
+                best_zone[sel[better]] = z
+        found = best_zone < len(zones)
+        ids[found] = np.array([zones[k].id for k in best_zone[found].tolist()], dtype=object)
         return ids, best
 
     def distance_to_shore_m(self, lat: F64, lon: F64) -> F64:
@@ -157,6 +176,21 @@ class DetectContext:
 
     def night(self, t_us: I64, lat: F64, lon: F64) -> B:
         return is_night(t_us, lat, lon, self.events.night_sun_elevation_deg)
+
+
+def box_lower_bound_m(bounds: tuple[float, float, float, float], lat: F64, lon: F64) -> F64:
+    """A lower bound (m) of the great-circle distance from each point to any point of a
+    lon/lat box: R |Δφ| to its latitudes, and from sin²(d/2R) >= cos φ1 cos φ2 sin²(Δλ/2)
+    with Δλ the longitude gap and φ2 the box latitude of smallest cosine; with slack for
+    rounding."""
+    minx, miny, maxx, maxy = bounds
+    dphi = np.radians(np.maximum(np.maximum(miny - lat, lat - maxy), 0.0))
+    gap = np.abs((lon - (minx + maxx) / 2 + 180.0) % 360.0 - 180.0) - (maxx - minx) / 2
+    dlam = np.radians(np.clip(gap, 0.0, 180.0))
+    cos_box = max(min(np.cos(np.radians(miny)), np.cos(np.radians(maxy))), 0.0)
+    s = np.sqrt(np.maximum(np.cos(np.radians(lat)), 0.0) * cos_box) * np.sin(dlam / 2)
+    lb = np.maximum(dphi, 2 * np.arcsin(np.minimum(s, 1.0))) * EARTH_RADIUS_M
+    return np.asarray(np.maximum(lb * (1 - 1e-6) - 1.0, 0.0), dtype=np.float64)
 
 
 def interval_sum(values: F64, first: I64, last: I64) -> F64:
@@ -175,12 +209,31 @@ def interval_sum(values: F64, first: I64, last: I64) -> F64:
     return np.asarray(np.where(last >= first, sums, 0.0), dtype=np.float64)
 
 
-def interval_night_hours(track: Track, night: B, first: I64, last: I64) -> F64:
-    """Hours at night between rows ``first`` and ``last`` of each interval: the time from
-    each position to the next counts as night when the position is at night."""
-    dt_next = np.r_[np.nan_to_num(track.dt_s[1:], nan=0.0), 0.0] / 3600
-    return interval_sum(np.where(night, dt_next, 0.0), first, last - 1) if len(first) else \
-        np.zeros(0)
+def run_rows(first: I64, last: I64) -> tuple[I64, I64]:
+    """Rows ``first..last`` (inclusive) of every run, concatenated, and the run of each row
+    (a vectorised ``np.arange`` over many intervals)."""
+    lens = np.maximum(last - first + 1, 0)
+    rows = np.repeat(first, lens) + (np.arange(int(lens.sum()))
+                                     - np.repeat(np.cumsum(lens) - lens, lens))
+    return rows.astype(np.int64), np.repeat(np.arange(len(first)), lens).astype(np.int64)
+
+
+def sum_on_runs(values: F64, run: I64, n_runs: int) -> F64:
+    """Per-run sums of values gathered on ``run_rows`` (in row order, so each run is summed
+    on its own rows exactly as ``interval_sum`` would)."""
+    return np.bincount(run, weights=values, minlength=n_runs).astype(np.float64)
+
+
+def run_night_hours(track: Track, ctx: DetectContext, first: I64, last: I64) -> F64:
+    """Hours at night in each run of rows ``first..last``: the time from a position to the
+    next counts as night when the sun is down at the position. The sun is computed only for
+    the rows inside the runs, a small share of the track."""
+    if not len(first):
+        return np.zeros(0)
+    rows, run = run_rows(first, last - 1)  # the last position's time to the next is outside
+    night = ctx.night(track.t[rows], track.lat[rows], track.lon[rows])
+    hours = np.where(night, np.nan_to_num(track.dt_s[rows + 1], nan=0.0), 0.0) / 3600
+    return sum_on_runs(hours, run, len(first))
 
 
 def median_position(track: Track, first: I64, last: I64) -> tuple[F64, F64]:

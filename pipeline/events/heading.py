@@ -36,12 +36,16 @@ import numpy.typing as npt
 import pyarrow as pa
 import shapely
 
-from pipeline.config import Zone
+from pipeline.config import EventSettings, Zone
 from pipeline.events.base import (
     DetectContext,
+    interval_sum,
     make_events,
     median_position,
+    run_night_hours,
+    run_rows,
     runs,
+    sum_on_runs,
 )
 from pipeline.geo import EARTH_RADIUS_M, haversine_m, initial_bearing_deg, points_in
 from pipeline.schemas import EVENTS
@@ -128,53 +132,134 @@ def angle_diff_deg(a: F64, b: F64) -> F64:
 
 def course_deg(track: Track) -> F64:
     """Course of every position: the reported COG, else the bearing of the step into it
-    (when that step is long enough to have a direction)."""
-    prev_lat = np.r_[np.nan, track.lat[:-1]]
-    prev_lon = np.r_[np.nan, track.lon[:-1]]
+    (when that step is long enough to have a direction). The bearing is computed only for
+    the rows without a COG (a small share): trigonometry over the whole track is slow."""
     moved = ~track.new_vessel & (np.nan_to_num(track.step_m, nan=0.0) >= MIN_STEP_FOR_BEARING_M)
-    step_brg = np.where(moved, initial_bearing_deg(prev_lat, prev_lon, track.lat, track.lon),
-                        np.nan)
-    return np.where(np.isfinite(track.cog), track.cog, step_brg)
-
-
-def run_rows(first: I64, last: I64) -> I64:
-    """Rows ``first..last`` (inclusive) of every run, concatenated (vectorised arange)."""
-    steps = last - first + 1
-    return np.repeat(first, steps) + (np.arange(int(steps.sum()))
-                                      - np.repeat(np.cumsum(steps) - steps, steps))
-
-
-def run_sum(values: F64, first: I64, last: I64) -> F64:
-    """Sum of ``values[first..last]`` for many non-empty runs, each summed on its own rows
-    (unlike a running sum over the whole track, the result does not depend on the other
-    vessels in the track, so shards give the same bits as one process)."""
-    if not len(first):
-        return np.zeros(0)
-    rows = run_rows(first, last)
-    offsets = np.r_[0, np.cumsum(last - first + 1)[:-1]]
-    return np.asarray(np.add.reduceat(values[rows], offsets), dtype=np.float64)
+    out = np.array(track.cog, dtype=np.float64)
+    no_cog = ~np.isfinite(out)
+    out[no_cog] = np.nan
+    fill = np.flatnonzero(no_cog & moved)  # never row 0: a track starts with a new vessel
+    out[fill] = initial_bearing_deg(track.lat[fill - 1], track.lon[fill - 1], track.lat[fill],
+                                    track.lon[fill])
+    return out
 
 
 def circular_mean_deg(deg: F64, first: I64, last: I64) -> F64:
     """Mean direction of ``deg[first..last]`` for many intervals (NaNs ignored)."""
-    r = np.radians(deg)
+    if not len(first):
+        return np.zeros(0)
+    rows, run = run_rows(first, last)
+    r = np.radians(deg[rows])
     ok = np.isfinite(r)
-    s = run_sum(np.where(ok, np.sin(r), 0.0), first, last)
-    c = run_sum(np.where(ok, np.cos(r), 0.0), first, last)
+    s = sum_on_runs(np.where(ok, np.sin(r), 0.0), run, len(first))
+    c = sum_on_runs(np.where(ok, np.cos(r), 0.0), run, len(first))
     out = np.mod(np.degrees(np.arctan2(s, c)), 360.0)
     return np.where((s == 0) & (c == 0), np.nan, out)
 
 
-def run_night_hours(track: Track, ctx: DetectContext, first: I64, last: I64) -> F64:
-    """Hours at night inside each run of rows ``first..last`` (first < last; the sun is
-    computed only for the rows of the runs, a small share of the track)."""
-    rows = run_rows(first, last)
-    night = np.zeros(len(track), dtype=bool)
-    night[rows] = ctx.night(track.t[rows], track.lat[rows], track.lon[rows])
-    dt_next = np.r_[np.nan_to_num(track.dt_s[1:], nan=0.0), 0.0] / 3600
-    # the time from each position to the next counts as night when the position is at night
-    # (runs here are at least two positions long: first < last)
-    return run_sum(np.where(night, dt_next, 0.0), first, last - 1)
+AIM_CHUNK = 1 << 20  # rows per block of the cheap test (small temporaries are cheaper)
+AIM_SLACK_M = 1_000.0  # the cheap test keeps rows this much beyond what the exact test needs
+AIM_SLACK_DEG = 0.5  # ... and this much beyond the bearing error
+AIM_EPS = 1e-5  # bound on the float32 rounding of the unit-vector products (~1e-6)
+
+
+def aimed_rows(lat: F64, lon: F64, course: F64, circles: list[tuple[float, float, float]],
+               max_err_deg: float, max_miss_m: float) -> list[I64]:
+    """For each circular area (centre lat, lon, radius m): the rows that may pass the exact
+    test of ``destination_targets`` (bearing error and miss distance) or lie inside the area,
+    a superset found with a few float32 multiplications per row and area (the exact test in
+    float64 then decides on the few rows kept).
+
+    With unit vectors p (position), t (course direction), n = p x t (pole of the course's
+    great circle) and c (area centre), central angle a and bearing error e: n.c = sin a sin e,
+    t.c = sin a cos e, p.c = cos a. A row passing the exact test (e <= E, (R a - r) sin e <= M)
+    has |n.c| <= a sin e <= (M + r sin E) / R; a row inside (R a <= r) has |n.c| <= r / R and
+    p.c >= cos(r / R); e <= E means (t.c) sin E >= |n.c| cos E. Every test is widened by
+    ``AIM_SLACK_M`` / ``AIM_SLACK_DEG`` and by ``AIM_EPS`` for float32 rounding.
+    """
+    m, k = len(lat), len(circles)
+    if not m or not k:
+        return [np.zeros(0, np.int64) for _ in circles]
+    clat = np.radians(np.array([c[0] for c in circles], dtype=np.float64))
+    clon = np.radians(np.array([c[1] for c in circles], dtype=np.float64))
+    radius = np.array([c[2] for c in circles], dtype=np.float64)
+    cvec = np.stack([np.cos(clat) * np.cos(clon), np.cos(clat) * np.sin(clon), np.sin(clat)],
+                    axis=1).astype(np.float32)  # areas x 3
+    sin_err = float(np.sin(np.radians(min(max_err_deg, 90.0))))
+    thr_n = ((np.maximum(max_miss_m + radius * sin_err, radius) + AIM_SLACK_M) / EARTH_RADIUS_M
+             + AIM_EPS).astype(np.float32)
+    cos_in = (np.cos(np.minimum((radius + AIM_SLACK_M) / EARTH_RADIUS_M, np.pi))
+              - AIM_EPS).astype(np.float32)
+    e_slack = np.radians(min(max_err_deg + AIM_SLACK_DEG, 180.0))
+    sin_e, cos_e = np.float32(np.sin(e_slack)), np.float32(np.cos(e_slack))
+    found: list[list[I64]] = [[] for _ in circles]
+    for a in range(0, m, AIM_CHUNK):
+        phi = np.radians(lat[a:a + AIM_CHUNK].astype(np.float32))
+        lam = np.radians(lon[a:a + AIM_CHUNK].astype(np.float32))
+        crs = np.radians(course[a:a + AIM_CHUNK].astype(np.float32))
+        sp, cp, sl, cl = np.sin(phi), np.cos(phi), np.sin(lam), np.cos(lam)
+        sc, cc = np.sin(crs), np.cos(crs)
+        spcl, spsl = sp * cl, sp * sl
+        # n = -cos(course) east + sin(course) north, east = (-sl, cl, 0),
+        # north = (-sp cl, -sp sl, cp)
+        nc = cvec @ np.stack([cc * sl - sc * spcl, -cc * cl - sc * spsl, sc * cp])  # areas x rows
+        for zi in range(k):
+            q = np.flatnonzero(np.abs(nc[zi]) <= thr_n[zi])
+            if not len(q):
+                continue
+            cx, cy, cz = cvec[zi]
+            b = np.abs(nc[zi, q])
+            tc = (cx * (-cc[q] * spcl[q] - sc[q] * sl[q]) + cy * (sc[q] * cl[q] - cc[q] * spsl[q])
+                  + cz * cc[q] * cp[q])
+            pc = cp[q] * (cx * cl[q] + cy * sl[q]) + cz * sp[q]
+            keep = (tc * sin_e - b * cos_e >= -AIM_EPS) | (pc >= cos_in[zi])
+            found[zi].append(q[keep] + a)
+    return [np.concatenate(f) if f else np.zeros(0, np.int64) for f in found]
+
+
+def destination_targets(track: Track, course: F64, cand: I64,
+                        pairs: list[tuple[Zone, I64]], ev: EventSettings
+                        ) -> tuple[I64, B, F64]:
+    """Per row: index into ``pairs`` of the nearest destination area whose bearing and miss
+    distance match the course (-1: none), whether the row lies inside any of the areas, and
+    the distance to the matched area (inf: none). Only ``cand`` rows are examined.
+
+    The exact test runs on the rows ``aimed_rows`` keeps for circular areas (a few percent of
+    the candidates) and on every row for polygons (their nearest point is found in a plane
+    fitted to the batch, so the batch must stay whole)."""
+    n = len(track)
+    target = np.full(n, -1, dtype=np.int64)
+    inside_any = np.zeros(n, dtype=bool)
+    dist = np.full(n, np.inf)
+    best = np.full(len(cand), np.inf)
+    circular = [zi for zi, (z, _) in enumerate(pairs)
+                if z.geometry.geom_type == "Point" and z.radius_km]
+    aimed = aimed_rows(track.lat[cand], track.lon[cand], course[cand],
+                       [(*pairs[zi][0].centre, float(pairs[zi][0].radius_km or 0) * 1000.0)
+                        for zi in circular],
+                       ev.heading_max_bearing_error_deg, ev.heading_max_miss_km * 1000)
+    subset = dict(zip(circular, aimed, strict=True))
+    members: dict[int, B] = {}  # rows of a region, shared by its areas
+    for zi, (z, sel) in enumerate(pairs):  # dozens of zones, each vectorised over the rows
+        if zi in subset:
+            if id(sel) not in members:
+                members[id(sel)] = np.zeros(len(cand), dtype=bool)
+                members[id(sel)][sel] = True
+            q = subset[zi]
+            sel = q[members[id(sel)][q]]
+        rows = cand[sel]
+        lat = track.lat[rows]
+        phi = np.radians(lat)
+        brg, d = zone_bearing_distance(z, lat, track.lon[rows], (np.sin(phi), np.cos(phi)))
+        inside_any[rows[d <= 0]] = True
+        err = angle_diff_deg(course[rows], brg)
+        miss = d * np.sin(np.radians(np.minimum(np.nan_to_num(err, nan=180.0), 90.0)))
+        ok = (err <= ev.heading_max_bearing_error_deg) & (miss <= ev.heading_max_miss_km * 1000)
+        better = ok & (d < best[sel])
+        best[sel[better]] = d[better]
+        target[rows[better]] = zi
+    dist[cand] = best
+    return target, inside_any, dist
 
 
 def detect_heading_to_destination(track: Track, ctx: DetectContext) -> pa.Table:
@@ -191,24 +276,7 @@ def detect_heading_to_destination(track: Track, ctx: DetectContext) -> pa.Table:
         return EVENTS.empty_table()
     zones = [z for z, _ in pairs]
     # per candidate row: the nearest destination area whose bearing matches the course
-    target = np.full(n, -1, dtype=np.int64)
-    inside_any = np.zeros(n, dtype=bool)
-    dist = np.full(n, np.inf)
-    best = np.full(len(cand), np.inf)
-    phi = np.radians(track.lat[cand])
-    sin_c, cos_c = np.sin(phi), np.cos(phi)
-    for zi, (z, sel) in enumerate(pairs):  # dozens of zones, each vectorised over the rows
-        rows = cand[sel]
-        brg, d = zone_bearing_distance(z, track.lat[rows], track.lon[rows],
-                                       (sin_c[sel], cos_c[sel]))
-        inside_any[rows[d <= 0]] = True
-        err = angle_diff_deg(course[rows], brg)
-        miss = d * np.sin(np.radians(np.minimum(np.nan_to_num(err, nan=180.0), 90.0)))
-        ok = (err <= ev.heading_max_bearing_error_deg) & (miss <= ev.heading_max_miss_km * 1000)
-        better = ok & (d < best[sel])
-        best[sel[better]] = d[better]
-        target[rows[better]] = zi
-    dist[cand] = best
+    target, inside_any, dist = destination_targets(track, course, cand, pairs, ev)
     flag = (target >= 0) & ~inside_any
     # a run stays on one segment and one zone
     group = track.segment * (len(zones) + 1) + (target + 1)
@@ -216,7 +284,7 @@ def detect_heading_to_destination(track: Track, ctx: DetectContext) -> pa.Table:
     dur_us = track.t[last] - track.t[first]
     keep = dur_us >= ev.heading_min_duration_h * 3600 * US_PER_S
     first, last = first[keep], last[keep]
-    sailed = run_sum(np.nan_to_num(track.step_m, nan=0.0), first + 1, last)
+    sailed = interval_sum(np.nan_to_num(track.step_m, nan=0.0), first + 1, last)
     closed = dist[first] - dist[last]
     keep = closed >= ev.heading_min_closing_share * sailed
     first, last = first[keep], last[keep]

@@ -20,10 +20,15 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import shapely
 
-from pipeline.events.base import DetectContext, interval_sum, make_events, median_position, runs
-from pipeline.geo import build_distance_index, distance_to_geometry_m
+from pipeline.events.base import (
+    DetectContext,
+    interval_sum,
+    make_events,
+    median_position,
+    run_night_hours,
+    runs,
+)
 from pipeline.tracks import MS_TO_KN, US_PER_S, Track
 
 F64 = npt.NDArray[np.float64]
@@ -50,40 +55,10 @@ def moved_between(track: Track, max_kn: float) -> npt.NDArray[np.bool_]:
     return ~track.new_segment & (np.nan_to_num(track.step_m, nan=0.0) > allowed)
 
 
-def expand_runs(first: I64, last: I64) -> tuple[I64, I64]:
-    """Rows ``first .. last-1`` of every run (the positions followed by another one of the
-    run) and the run each belongs to: vectorised ``np.arange`` over many intervals."""
-    steps = last - first
-    total = int(steps.sum())
-    run = np.repeat(np.arange(len(first)), steps)
-    offset = np.arange(total) - np.repeat(np.cumsum(steps) - steps, steps)
-    return np.repeat(first, steps) + offset, run
-
-
-def run_night_hours(track: Track, ctx: DetectContext, first: I64, last: I64) -> F64:
-    """Hours at night in each run of rows ``first..last``: the time from a position to the
-    next counts as night when the sun is down at the position. The sun is computed only
-    for the rows inside runs (loiters are a fraction of all positions)."""
-    if not len(first):
-        return np.zeros(0)
-    rows, run = expand_runs(first, last)
-    if not len(rows):
-        return np.zeros(len(first))
-    night = ctx.night(track.t[rows], track.lat[rows], track.lon[rows])
-    hours = np.where(night, track.dt_s[rows + 1], 0.0) / 3600
-    return np.bincount(run, weights=hours, minlength=len(first)).astype(np.float64)
-
-
 def role_distance_m(ctx: DetectContext, role: str, lat: F64, lon: F64) -> F64:
-    """Distance to the nearest zone of a role (0 inside; NaN when none is configured) against
-    one cached index of all the role's areas: one query for all points, not one per zone."""
-    key = f"loiter:role-index:{role}"
-    if key not in ctx._cache:
-        areas = [z.area for z in ctx.zones(role)]
-        ctx._cache[key] = build_distance_index(shapely.union_all(areas)) if areas else None
-    if ctx._cache[key] is None:
-        return np.full(len(lat), np.nan)
-    return distance_to_geometry_m(ctx._cache[key], lat, lon)
+    """Distance to the nearest zone of a role (0 inside; NaN when none is configured)."""
+    _, d = ctx.nearest_zone(role, lat, lon)
+    return np.where(np.isfinite(d), d, np.nan)
 
 
 def named_zone(ctx: DetectContext, lat: F64, lon: F64, max_km: float

@@ -20,7 +20,7 @@ track holds (a vessel absent from AIS is not covered, and per-MMSI shards stay e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,17 +35,25 @@ from pipeline.events.base import (
     F64,
     I64,
     DetectContext,
-    interval_night_hours,
     make_events,
     median_position,
+    run_night_hours,
+    run_rows,
     runs,
 )
-from pipeline.geo import EARTH_RADIUS_M, haversine_m
+from pipeline.geo import (
+    EARTH_RADIUS_M,
+    haversine_m,
+)
 from pipeline.tracks import US_PER_S, Track
 
 EVENT = "port_visit"
 UNDECLARED = "undeclared visit"
 NO_AIS = "declared call without AIS presence"
+
+
+NEAR_CHUNK = 1 << 20  # rows per block of the grid test (small temporaries are cheaper)
+NEAR_MAX_CELLS = 4096  # per axis: a coarser grid stays exact, only keeps more rows
 
 
 @dataclass(frozen=True)
@@ -56,20 +64,88 @@ class Places:
     lon: F64
     zone_id: npt.NDArray[np.object_]  # LOCODE (or port name) / anchorage label (or id)
     tree: Any  # scipy cKDTree over 3-D points on the sphere (metres)
+    _grids: dict[float, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def nearest_m(self, lat: F64, lon: F64, max_m: float = np.inf
                   ) -> tuple[F64, npt.NDArray[np.int64]]:
-        """(great-circle distance to the nearest place, its index); inf / -1 beyond max_m."""
+        """(great-circle distance to the nearest place, its index); inf / -1 beyond max_m.
+        With a finite max_m only the rows a grid test keeps go to the tree (most of a day's
+        positions are at sea, far from every place)."""
         n = len(lat)
         if n == 0 or len(self.lat) == 0:
             return np.full(n, np.inf), np.full(n, -1, np.int64)
+        lat, lon = np.asarray(lat, float), np.asarray(lon, float)
+        rows = self.maybe_near(lat, lon, max_m)
+        if rows is None:
+            return self._query(lat, lon, max_m)
+        d, idx = np.full(n, np.inf), np.full(n, -1, np.int64)
+        if len(rows):
+            d[rows], idx[rows] = self._query(lat[rows], lon[rows], max_m)
+        return d, idx
+
+    def _query(self, lat: F64, lon: F64, max_m: float) -> tuple[F64, npt.NDArray[np.int64]]:
         ub = _chord(max_m) if np.isfinite(max_m) else np.inf
         chord, idx = self.tree.query(_xyz(lat, lon), k=1, distance_upper_bound=ub)
         found = np.isfinite(chord)
-        d = np.full(n, np.inf)
+        d = np.full(len(lat), np.inf)
         d[found] = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(chord[found] / (2 * EARTH_RADIUS_M),
                                                               1.0))
         return d, np.where(found, idx, -1).astype(np.int64)
+
+    def maybe_near(self, lat: F64, lon: F64, max_m: float) -> I64 | None:
+        """Rows that may lie within ``max_m`` of a place (a superset; None: no cheap test, or
+        already few rows): rows in or next to a grid cell holding a place, cells at least
+        ``max_m`` wide in latitude and longitude. Rows with a non-finite position are kept
+        (the tree decides, as before)."""
+        grid = self._grid(max_m) if len(lat) > NEAR_CHUNK // 16 else None
+        if grid is None:
+            return None
+        lat0, lon0, cy, cx, mask = grid
+        ny, nx = mask.shape
+        out = []
+        for a in range(0, len(lat), NEAR_CHUNK):
+            la, lo = lat[a:a + NEAR_CHUNK], lon[a:a + NEAR_CHUNK]
+            iy = np.floor((la - lat0) / cy)
+            ix = np.floor(((lo - lon0) % 360.0) / cx)
+            k = np.flatnonzero((iy >= 0) & (iy < ny) & (ix < nx))  # ix >= 0 (or NaN) by the %
+            keep = k[mask[iy[k].astype(np.intp), ix[k].astype(np.intp)]]
+            odd = np.flatnonzero(~(np.isfinite(la) & np.isfinite(lo)))
+            out.append((np.union1d(keep, odd) if len(odd) else keep) + a)
+        return np.concatenate(out)
+
+    def _grid(self, max_m: float) -> Any:
+        """(lat0, lon0, cell height deg, cell width deg, occupied-or-neighbour mask) for
+        ``max_m``, cached; None when no such grid helps (infinite distance, polar places,
+        places all around the globe). A point within max_m of a place differs from it by at
+        most max_m / R in latitude (radians) and, since sin²(d/2R) >= cos φ1 cos φ2 sin²(Δλ/2),
+        by at most 2 asin(sin(max_m / 2R) / cos φmax) in longitude."""
+        if max_m in self._grids:
+            return self._grids[max_m]
+        grid = None
+        if np.isfinite(max_m) and max_m >= 0:
+            dlat = float(np.degrees(max_m / EARTH_RADIUS_M))
+            phi_max = float(np.max(np.abs(self.lat))) + dlat
+            s = np.sin(max_m / (2 * EARTH_RADIUS_M)) / np.cos(np.radians(min(phi_max, 90.0)))
+            if phi_max < 89.0 and s < 1.0:
+                dlon = float(np.degrees(2 * np.arcsin(s)))
+                cy, cx = dlat * 1.01 + 1e-9, dlon * 1.01 + 1e-9  # slack for rounding
+                ext_y = float(np.max(self.lat) - np.min(self.lat))
+                ext_x = float(np.max(self.lon) - np.min(self.lon))
+                cy = max(cy, (ext_y + 4 * cy) / NEAR_MAX_CELLS)
+                cx = max(cx, (ext_x + 4 * cx) / NEAR_MAX_CELLS)
+                lat0, lon0 = float(np.min(self.lat)) - 2 * cy, float(np.min(self.lon)) - 2 * cx
+                span_y, span_x = ext_y + 4 * cy, ext_x + 4 * cx
+                if span_x + 4 * cx < 360.0:  # else a row could wrap into the grid
+                    ny, nx = int(span_y / cy) + 3, int(span_x / cx) + 3
+                    mask = np.zeros((ny, nx), dtype=bool)
+                    py = np.floor((self.lat - lat0) / cy).astype(np.intp)
+                    px = np.floor(((self.lon - lon0) % 360.0) / cx).astype(np.intp)
+                    for dy in (-1, 0, 1):
+                        for dx in (-1, 0, 1):
+                            mask[py + dy, px + dx] = True
+                    grid = (lat0, lon0, cy, cx, mask)
+        self._grids[max_m] = grid
+        return grid
 
 
 def _xyz(lat: F64, lon: F64) -> F64:
@@ -121,25 +197,20 @@ def detect_port_visit(track: Track, ctx: DetectContext) -> pa.Table:
     inside, d, near = in_port(track, es.port_enter_km * 1000, es.port_exit_km * 1000, pl)
     first, last = runs(track.segment, inside)
     # place of closest approach of each visit
-    run_of = np.full(len(track), -1, np.int64)
+    rows, run_of = run_rows(first, last)
     if len(first):
-        lens = last - first + 1
-        rows = np.repeat(first, lens) + (np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens,
-                                                                          lens))
-        run_of[rows] = np.repeat(np.arange(len(first)), lens)
-        order = np.lexsort((d[rows], run_of[rows]))
-        best = rows[order][np.r_[True, np.diff(run_of[rows][order]) != 0]]
+        order = np.lexsort((d[rows], run_of))
+        best = rows[order][np.r_[True, np.diff(run_of[order]) != 0]]
     else:
         best = np.zeros(0, np.int64)
     v_place = near[best]
     v_mmsi = track.mmsi[first]
     v_start, v_end = track.t[first], track.t[last]
     detail, call_lat, call_lon, calls = _reconcile(ctx, pl, v_mmsi, v_start, v_end, v_place,
-                                                   set(np.unique(track.mmsi).tolist()))
+                                                   set(track.mmsi[track.vessel_starts].tolist()))
     lat, lon = median_position(track, first, last)
-    night = ctx.night(track.t, track.lat, track.lon)
     visits = _rows(ctx, v_mmsi, v_start, v_end, lat, lon, pl.zone_id[v_place],
-                   interval_night_hours(track, night, first, last), last - first + 1, detail)
+                   run_night_hours(track, ctx, first, last), last - first + 1, detail)
     if calls.empty:
         return visits
     c_start = calls["arrival_us"].to_numpy(np.int64)

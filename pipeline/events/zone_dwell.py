@@ -16,8 +16,8 @@ import pyarrow as pa
 
 from pipeline import geo
 from pipeline.config import Zone
-from pipeline.events.base import DetectContext, make_events, median_position
-from pipeline.events.loiter import role_distance_m, run_night_hours
+from pipeline.events.base import DetectContext, make_events, median_position, run_night_hours
+from pipeline.events.loiter import role_distance_m
 from pipeline.tracks import US_PER_S, Track
 
 F64 = npt.NDArray[np.float64]
