@@ -236,6 +236,25 @@ def run_night_hours(track: Track, ctx: DetectContext, first: I64, last: I64) -> 
     return sum_on_runs(hours, run, len(first))
 
 
+def run_events(event_type: str, track: Track, ctx: DetectContext, first: I64, last: I64,
+               columns: Mapping[str, Any], id_extra: npt.ArrayLike | None = None) -> pa.Table:
+    """Events made of runs of rows ``first..last`` of the track: start and end at the first
+    and last position, the middle position, the night hours, the number of positions and the
+    distances to shore and to the nearest departure point; ``columns`` adds or overrides."""
+    lat, lon = median_position(track, first, last)
+    _, dep = ctx.nearest_zone("departure", lat, lon)
+    cols: dict[str, Any] = {
+        "lat": lat, "lon": lon,
+        "night_h": run_night_hours(track, ctx, first, last),
+        "positions": last - first + 1,
+        "distance_to_shore_m": ctx.distance_to_shore_m(lat, lon),
+        "distance_to_departure_m": np.where(np.isfinite(dep), dep, np.nan),
+        **columns,
+    }
+    return make_events(event_type, track.mmsi[first], track.t[first], track.t[last], cols,
+                       id_extra)
+
+
 def median_position(track: Track, first: I64, last: I64) -> tuple[F64, F64]:
     """Representative position of each interval: the position at its middle row."""
     mid = (first + last) // 2

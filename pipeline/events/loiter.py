@@ -26,7 +26,7 @@ from pipeline.events.base import (
     interval_sum,
     make_events,
     median_position,
-    run_night_hours,
+    run_events,
     runs,
 )
 from pipeline.tracks import MS_TO_KN, US_PER_S, Track
@@ -96,22 +96,9 @@ def detect_loiter(track: Track, ctx: DetectContext) -> pa.Table:
     keep = track.t[last] - track.t[first] >= min_us
     first, last = first[keep], last[keep]
     lat, lon = median_position(track, first, last)
-    positions = last - first + 1
-    zone_id, dep_d = named_zone(ctx, lat, lon, s.loiter_zone_max_distance_km)
-    mean_kn = interval_sum(speed, first, last) / positions
-    return make_events(
-        "loiter",
-        track.mmsi[first],
-        track.t[first],
-        track.t[last],
-        {
-            "lat": lat,
-            "lon": lon,
-            "zone_id": zone_id,
-            "night_h": run_night_hours(track, ctx, first, last),
-            "positions": positions,
-            "distance_to_shore_m": ctx.distance_to_shore_m(lat, lon),
-            "distance_to_departure_m": dep_d,
-            "detail": [f"mean speed {v:.1f} kn" for v in mean_kn.tolist()],
-        },
-    )
+    zone_id, _ = named_zone(ctx, lat, lon, s.loiter_zone_max_distance_km)
+    mean_kn = interval_sum(speed, first, last) / (last - first + 1)
+    return run_events("loiter", track, ctx, first, last, {
+        "zone_id": zone_id,
+        "detail": [f"mean speed {v:.1f} kn" for v in mean_kn.tolist()],
+    })

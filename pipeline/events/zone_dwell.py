@@ -16,8 +16,7 @@ import pyarrow as pa
 
 from pipeline import geo
 from pipeline.config import Zone
-from pipeline.events.base import DetectContext, make_events, median_position, run_night_hours
-from pipeline.events.loiter import role_distance_m
+from pipeline.events.base import DetectContext, run_events
 from pipeline.tracks import US_PER_S, Track
 
 F64 = npt.NDArray[np.float64]
@@ -84,25 +83,10 @@ def detect_zone_dwell(track: Track, ctx: DetectContext) -> pa.Table:
     order = np.lexsort((zk, first))  # by vessel and time (rows are sorted so), then zone
     first, last, zk = first[order], last[order], zk[order]
     zone_id = np.array([zones[k].id for k in zk.tolist()], dtype=object)
-    lat, lon = median_position(track, first, last)
-    dep_d = role_distance_m(ctx, "departure", lat, lon)
-    return make_events(
-        "zone_dwell",
-        track.mmsi[first],
-        track.t[first],
-        track.t[last],
-        {
-            "lat": lat,
-            "lon": lon,
-            "zone_id": zone_id,
-            "night_h": run_night_hours(track, ctx, first, last),
-            "positions": last - first + 1,
-            "distance_to_shore_m": ctx.distance_to_shore_m(lat, lon),
-            "distance_to_departure_m": dep_d,
-            "detail": [_detail(zones[k]) for k in zk.tolist()],
-        },
-        id_extra=zone_id,
-    )
+    return run_events("zone_dwell", track, ctx, first, last, {
+        "zone_id": zone_id,
+        "detail": [_detail(zones[k]) for k in zk.tolist()],
+    }, id_extra=zone_id)
 
 
 def _detail(z: Zone) -> str:
