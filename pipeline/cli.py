@@ -353,7 +353,7 @@ def demo_cmd(ctx: typer.Context, as_json: JsonOpt = False) -> None:
                 "encounter partners", "closest to departure (km)"):
         top.add_column(col, justify="left" if col == "name" else "right")
     for r in result.top.to_pylist():
-        top.add_row(str(r["mmsi"]), escape(r["name"] or "-"), f"{r['zone_dwell_night_h']:.1f}",
+        top.add_row(str(r["mmsi"]), escape(r["name"] or "-"), f"{r['departure_zone_night_h']:.1f}",
                     f"{r['loiter_h']:.1f}", f"{r['dark_gap_max_h']:.1f}",
                     str(r["encounter_partners"]),
                     f"{(r['min_distance_to_departure_m'] or 0) / 1000:.1f}")

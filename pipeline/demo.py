@@ -97,7 +97,7 @@ def run_demo(settings: Settings, workspace: Workspace) -> DemoResult:
                       top_vessels(lake.read("features", sim_days[-1])))
 
 
-TOP_COLUMNS = ["mmsi", "name", "zone_dwell_night_h", "loiter_h", "dark_gap_max_h",
+TOP_COLUMNS = ["mmsi", "name", "departure_zone_night_h", "loiter_h", "dark_gap_max_h",
                "encounter_partners", "min_distance_to_departure_m"]
 
 
@@ -107,7 +107,7 @@ def top_vessels(features: pa.Table, n: int = 10) -> pa.Table:
     if features.num_rows == 0:
         return features.select(TOP_COLUMNS)
     order = pc.sort_indices(features, sort_keys=[
-        ("zone_dwell_night_h", "descending"), ("dark_gap_max_h", "descending"),
+        ("departure_zone_night_h", "descending"), ("dark_gap_max_h", "descending"),
         ("loiter_h", "descending"), ("mmsi", "ascending"),
     ])
     return features.take(order).slice(0, n).select(TOP_COLUMNS)

@@ -32,6 +32,9 @@ F64 = npt.NDArray[np.float64]
 EARTH_M = 6_371_008.8
 SAMPLE_US = 600 * 1_000_000  # closest approach is measured on one fix per vessel per 10 min
 HISTORY_DAYS = 30
+# a position stands for the vessel's whereabouts until the next one, for at most this long
+# (longer silences are dark gaps, with events of their own)
+POSITION_HOLDS_H = 1.0
 
 
 @dataclass
@@ -71,6 +74,20 @@ def min_distance_to_zones_m(zones: list[Zone], lat: F64, lon: F64) -> F64:
     return out
 
 
+def _inside_any(zones: list[Zone], lat: F64, lon: F64) -> np.ndarray:
+    """True where a position lies inside the area of one of the zones (bounding-box
+    prefilter, then one vectorised containment test against their union)."""
+    out = np.zeros(len(lat), dtype=bool)
+    if not zones or not len(lat):
+        return out
+    union = shapely.union_all([z.area for z in zones])
+    minx, miny, maxx, maxy = union.bounds
+    near = np.flatnonzero((lon >= minx) & (lon <= maxx) & (lat >= miny) & (lat <= maxy))
+    shapely.prepare(union)
+    out[near] = points_in(union, lat[near], lon[near])
+    return out
+
+
 def _per_vessel_positions(pos: dict[str, np.ndarray], settings: Settings) -> pd.DataFrame:
     """Position-derived columns, one row per vessel (pos sorted by mmsi, t)."""
     mmsi, t, lat, lon = pos["mmsi"], pos["t"], pos["lat"], pos["lon"]
@@ -96,6 +113,13 @@ def _per_vessel_positions(pos: dict[str, np.ndarray], settings: Settings) -> pd.
         share = np.add.reduceat(inside, s_starts) if len(inside) else np.zeros(0)
         better = share > best
         region[better], best[better] = rid, share[better]
+    # hours inside a departure point or holding area at night, from the day's own positions
+    # (the dwell events may overlap between neighbouring zones and span two days)
+    in_zone = _inside_any(zones, lat, lon)
+    dt_next = np.r_[(t[1:] - t[:-1]) / 3.6e9, 0.0]
+    dt_next[np.r_[starts[1:], len(t)] - 1] = 0.0  # a vessel's last position of the day
+    dt_next = np.minimum(dt_next, POSITION_HOLDS_H)
+    zone_night_h = np.add.reduceat(np.where(in_zone & night, dt_next, 0.0), starts)
     n_a = np.add.reduceat(pos["class_a"].astype(np.int64), starts)
     n_b = np.add.reduceat(pos["class_b"].astype(np.int64), starts)
     cls_mode = np.full(len(starts), None, dtype=object)
@@ -110,6 +134,7 @@ def _per_vessel_positions(pos: dict[str, np.ndarray], settings: Settings) -> pd.
         "night_share": np.add.reduceat(night.astype(np.float64), starts) / counts,
         "max_sog_kn": np.fmax.reduceat(sog, starts),
         "min_distance_to_departure_m": np.where(np.isfinite(min_dep), min_dep, np.nan),
+        "departure_zone_night_h": zone_night_h,
         "region": region,
         "transceiver_class": cls_mode,
     })

@@ -117,7 +117,7 @@ EVENT_TYPES = (
     "heading_to_destination",
 )
 # Columns whose change against the vessel's own previous 30 days is a feature of its own.
-TRENDED_FEATURES = ("loiter_h", "zone_dwell_night_h", "dark_gap_max_h", "encounter_h")
+TRENDED_FEATURES = ("loiter_h", "departure_zone_night_h", "dark_gap_max_h", "encounter_h")
 
 
 def _feature_fields() -> list[pa.Field]:
@@ -138,6 +138,7 @@ def _feature_fields() -> list[pa.Field]:
         _f("glitches", pa.int64(), "Position glitches removed from the day's track (impossible jumps).", False),
         _f("night_share", pa.float64(), "Share of the day's positions sent at night (null: no positions)."),
         _f("max_sog_kn", pa.float64(), "Highest reported speed over ground on the day (knots)."),
+        _f("departure_zone_night_h", pa.float64(), "Hours spent inside any departure point or holding area at night on the day, from the day's positions (each position counts until the next one, at most 1 h).", False),
         _f("min_distance_to_departure_m", pa.float64(), "Closest approach to any configured departure point or holding area on the day (metres; 0 inside; a vessel silent all day: from where it vanished)."),
     ]
     for kind in EVENT_TYPES:

@@ -76,7 +76,7 @@ def test_features_sum_up_events_and_positions(settings: Settings) -> None:
     history = pa.table({
         "mmsi": pa.array([mother, mother], pa.int64()),
         "date": pa.array([DAY - timedelta(days=2), DAY - timedelta(days=1)], pa.date32()),
-        "loiter_h": [2.0, 4.0], "zone_dwell_night_h": [0.0, 0.0],
+        "loiter_h": [2.0, 4.0], "departure_zone_night_h": [0.0, 0.0],
         "dark_gap_max_h": [0.0, 0.0], "encounter_h": [0.0, 0.0],
     })
     table = build_features(positions, events, static, history, settings, DAY)
@@ -140,3 +140,27 @@ def test_a_vessel_silent_all_day_keeps_its_evidence(settings: Settings) -> None:
     assert d["dark_gap_count"] == 1 and d["dark_gap_max_h"] == pytest.approx(28.0)
     assert d["dark_gap_near_departure"] == 1 and d["region"] == "south-indonesia"
     assert d["min_distance_to_departure_m"] == 0.0
+
+
+def test_hours_inside_departure_zones_at_night(settings: Settings) -> None:
+    waiting, passing = 525100020, 525100021
+    # 22:00-23:50 local (15:00-16:50 UTC): the waiting boat sits inside the Pelabuhan Ratu
+    # circle (SI-D01, 12 km) for 1 h 50 min of night; the other one passes 60 km south
+    night0 = T0 + timedelta(hours=15)
+    rows = [(waiting, night0 + timedelta(minutes=10 * i), -7.01, 106.53, 0.3, "B")
+            for i in range(12)]
+    rows += [(passing, night0 + timedelta(minutes=10 * i), -7.6, 106.5, 8.0, "A")
+             for i in range(12)]
+    # and in daylight the next morning (07:00 local) the waiting boat is inside again
+    rows += [(waiting, T0 + timedelta(hours=23, minutes=10 * i), -7.01, 106.53, 0.3, "B")
+             for i in range(3)]
+    empty = pa.table({})
+    table = build_features(_positions(rows), make_events(
+        "loiter", np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)),
+        empty, empty, settings, DAY)
+    f = table.to_pandas().set_index("mmsi")
+    # 11 steps of 10 min at night inside, then the last night position stands for 1 h of the
+    # 6-h silence; the morning positions are in daylight
+    night_inside = f.loc[waiting, "departure_zone_night_h"]
+    assert night_inside == pytest.approx(11 / 6 + 1.0, abs=1e-9)
+    assert f.loc[passing, "departure_zone_night_h"] == 0.0
