@@ -184,7 +184,7 @@ def ingest_ais_cmd(
         summary = ingest_ais(
             paths, c.lake(), default_date=default_date,
             tolerance_h=settings.ingest.future_timestamp_tolerance_h, layouts=layouts,
-            progress=tick,
+            max_raw_chars=settings.ingest.max_raw_chars, progress=tick,
         )
     _emit(summary, as_json, "AIS ingest")
 
@@ -196,7 +196,8 @@ def ingest_port_calls_cmd(ctx: typer.Context, paths: PathsArg, as_json: JsonOpt 
 
     c: Context = ctx.obj
     settings = c.settings
-    summary = ingest_port_calls(paths, c.lake(), settings.resolve_port_call)
+    summary = ingest_port_calls(paths, c.lake(), settings.resolve_port_call,
+                                settings.ingest.max_raw_chars)
     _emit(summary, as_json, "Port-call ingest")
 
 

@@ -85,10 +85,11 @@ def run_demo(settings: Settings, workspace: Workspace) -> DemoResult:
         "ingest ais": ingest_ais(
             [*ais_files, *(SAMPLES / p for p in AIS_SAMPLES)], lake,
             tolerance_h=settings.ingest.future_timestamp_tolerance_h, layouts=layouts,
+            max_raw_chars=settings.ingest.max_raw_chars,
         ),
         "ingest port-calls": ingest_port_calls(
             [landing / "port_calls.csv", *(SAMPLES / p for p in PORT_CALL_SAMPLES)], lake,
-            settings.resolve_port_call,
+            settings.resolve_port_call, settings.ingest.max_raw_chars,
         ),
     }
     detected = [detect_day(lake, settings, d) for d in sim_days]

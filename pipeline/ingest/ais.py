@@ -38,7 +38,7 @@ from pipeline.ingest.sources import MAGIC_PARQUET, SourceFile, looks_like_nmea, 
 from pipeline.lake import Lake
 from pipeline.schemas import POSITIONS, QUARANTINE, VESSEL_STATIC
 
-MAX_RAW_CHARS = 2000
+DEFAULT_MAX_RAW_CHARS = 2000  # settings: ingest.max_raw_chars
 
 
 @dataclass
@@ -150,7 +150,8 @@ def decode_source(
 
 
 def _quarantine_frame(
-    source: SourceFile, table: str, rejected: pd.DataFrame, raw: Sequence[str]
+    source: SourceFile, table: str, rejected: pd.DataFrame, raw: Sequence[str],
+    max_raw_chars: int = DEFAULT_MAX_RAW_CHARS,
 ) -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -160,7 +161,7 @@ def _quarantine_frame(
             "source_line": rejected["source_line"].to_numpy(dtype=np.int64),
             "rule": rejected["rule"].astype(str).to_numpy(),
             "detail": rejected["detail"].astype(str).to_numpy(),
-            "raw": [str(r)[:MAX_RAW_CHARS] for r in raw],
+            "raw": [str(r)[:max_raw_chars] for r in raw],
             "timestamp": rejected["timestamp"].to_numpy()
             if "timestamp" in rejected
             else pd.NaT,
@@ -217,7 +218,8 @@ def _span_limit(decoded: Decoded, tolerance_h: float) -> int:
 
 
 def validate(
-    decoded: Decoded, source: SourceFile, tolerance_h: float
+    decoded: Decoded, source: SourceFile, tolerance_h: float,
+    max_raw_chars: int = DEFAULT_MAX_RAW_CHARS,
 ) -> tuple[pa.Table, pa.Table, pd.DataFrame]:
     """Apply the rules to whole columns; return accepted positions and static rows (Arrow,
     lake columns) and the quarantine rows. Only rejected rows are ever copied row-wise."""
@@ -225,7 +227,7 @@ def validate(
     if len(decoded.rejects):
         quarantine.append(
             _quarantine_frame(source, "nmea" if decoded.layout == "nmea" else "positions",
-                              decoded.rejects, decoded.rejects["raw"].tolist())
+                              decoded.rejects, decoded.rejects["raw"].tolist(), max_raw_chars)
         )
 
     def check(attr: str, table_name: str) -> pa.Table:
@@ -280,7 +282,7 @@ def validate(
                 raw = decoded.raw_of(rej["source_line"].to_numpy())
             else:
                 raw = [""] * len(rej)
-            quarantine.append(_quarantine_frame(source, table_name, rej, raw))
+            quarantine.append(_quarantine_frame(source, table_name, rej, raw, max_raw_chars))
         if bad.any():
             table = table.filter(pa.array(~bad))
             record = record[~bad]
@@ -326,10 +328,11 @@ def _ingest_one(
     default_date: date | None,
     tolerance_h: float,
     layouts: tuple[CsvLayout, ...],
+    max_raw_chars: int,
 ) -> _Batch:
     """Decode and validate one input; only the validated Arrow tables are kept."""
     decoded = decode_source(source, default_date, layouts)
-    positions, static, quarantine = validate(decoded, source, tolerance_h)
+    positions, static, quarantine = validate(decoded, source, tolerance_h, max_raw_chars)
     summary.format = decoded.layout
     summary.read = decoded.records
     summary.other_types = sum(decoded.other_types.values())
@@ -345,6 +348,7 @@ def ingest_ais(
     default_date: date | None = None,
     tolerance_h: float = 6.0,
     layouts: tuple[CsvLayout, ...] = (),
+    max_raw_chars: int = DEFAULT_MAX_RAW_CHARS,
     progress: Callable[[str], None] | None = None,
 ) -> IngestSummary:
     """Ingest AIS files into the lake and return the per-file run summary."""
@@ -359,7 +363,8 @@ def ingest_ais(
                 summaries.append(summary)
                 try:
                     batches.append(
-                        _ingest_one(source, summary, default_date, tolerance_h, layouts)
+                        _ingest_one(source, summary, default_date, tolerance_h, layouts,
+                                    max_raw_chars)
                     )
                 except UserError as exc:
                     summary.error = str(exc)

@@ -340,5 +340,5 @@ def raw_lines(data: bytes, lines: np.ndarray) -> list[str]:
     out = []
     for ok, a, b in zip(inside.tolist(), starts.tolist(), ends.tolist(), strict=True):
         text = data[a:b].decode("utf-8", errors="replace").rstrip("\r") if ok else ""
-        out.append(text[:2000])
+        out.append(text)
     return out

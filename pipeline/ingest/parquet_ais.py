@@ -42,7 +42,7 @@ def read_parquet(data: bytes, label: str) -> Decoded:
     def raw_of(lines: np.ndarray) -> list[str]:
         idx = np.asarray(lines, dtype=np.int64) - 1
         rows = frame.iloc[idx][wanted]
-        return [str(r)[:2000] for r in rows.to_dict("records")]
+        return [str(r) for r in rows.to_dict("records")]
 
     return Decoded(
         positions=frame, static=None, rejects=empty_rejects(), records=len(frame),

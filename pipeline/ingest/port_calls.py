@@ -21,7 +21,7 @@ import pyarrow.csv as pacsv
 
 from pipeline.errors import UserError
 from pipeline.ingest import rules
-from pipeline.ingest.ais import FileSummary, IngestSummary, _to_arrow
+from pipeline.ingest.ais import DEFAULT_MAX_RAW_CHARS, FileSummary, IngestSummary, _to_arrow
 from pipeline.ingest.csv_ais import parse_timestamps, raw_lines
 from pipeline.ingest.merge import merge_into_lake
 from pipeline.ingest.sources import SourceFile, open_sources
@@ -45,7 +45,7 @@ class _Parsed:
     records: int
 
 
-def _read(source: SourceFile, resolve: PortResolver) -> _Parsed:
+def _read(source: SourceFile, resolve: PortResolver, max_raw_chars: int) -> _Parsed:
     data = source.data
     header = [h.strip().lower() for h in
               data[:65536].split(b"\n", 1)[0].decode("utf-8", "replace").lstrip("\ufeff")
@@ -126,7 +126,7 @@ def _read(source: SourceFile, resolve: PortResolver) -> _Parsed:
             "table": "port_calls", "source_file": source.name, "source_id": source.source_id,
             "source_line": lines[bad], "rule": reason[bad].astype(str).to_numpy(),
             "detail": detail[bad].astype(str).to_numpy(),
-            "raw": raw_lines(data, lines[bad]),
+            "raw": [text[:max_raw_chars] for text in raw_lines(data, lines[bad])],
             "arrival_time": arrival[bad].array,
         }
     )
@@ -165,7 +165,8 @@ def call_ids(calls: pd.DataFrame) -> list[str]:
 
 
 def ingest_port_calls(
-    paths: Iterable[str | Path], lake: Lake, resolve: PortResolver
+    paths: Iterable[str | Path], lake: Lake, resolve: PortResolver,
+    max_raw_chars: int = DEFAULT_MAX_RAW_CHARS,
 ) -> IngestSummary:
     """Ingest port-call files; re-ingesting a file replaces its earlier rows."""
     summaries: list[FileSummary] = []
@@ -180,7 +181,7 @@ def ingest_port_calls(
             s = FileSummary(file=source.name, format="port_calls")
             summaries.append(s)
             try:
-                p = _read(source, resolve)
+                p = _read(source, resolve, max_raw_chars)
             except UserError as exc:
                 s.error = str(exc)
                 continue

@@ -183,3 +183,18 @@ def test_unknown_file_gives_clear_error(tmp_path: Path, lake: Lake) -> None:
     assert errors[1] is not None and "blob.bin" in errors[1]
     assert errors[2] is not None and "missing.csv: file not found" in errors[2]
     assert errors[3] is None and s.files[3].accepted > 0  # good files still land
+
+
+def test_quarantined_raw_text_is_cut_at_the_configured_length(tmp_path: Path, lake: Lake) -> None:
+    lines = NOAA_SLICE.read_text().splitlines()
+    header, good = lines[0], lines[1]
+    cols = header.split(",")
+    fields = good.split(",")
+    fields[cols.index("LAT")] = "91.0"
+    fields[cols.index("VesselName")] = "X" * 500  # AIS text can be anything, at any length
+    path = tmp_path / "long.csv"
+    path.write_text("\n".join([header, good, ",".join(fields)]) + "\n")
+    (f,) = ingest_ais([path], lake, max_raw_chars=120).files
+    assert f.quarantined == {"position_unavailable": 1}
+    (raw,) = lake.read_partition("quarantine", DAY).to_pandas()["raw"]
+    assert len(raw) == 120 and raw == ",".join(fields)[:120]
