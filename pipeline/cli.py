@@ -249,6 +249,37 @@ def features_cmd(ctx: typer.Context, day: DateOpt, as_json: JsonOpt = False) -> 
     console.print(f"features {d}: {summary.vessels:,} vessels in {summary.seconds:.1f} s")
 
 
+@app.command("score")
+def score_cmd(
+    ctx: typer.Context,
+    day: DateOpt,
+    top: Annotated[int, typer.Option("--top", min=1, help="Vessels to list.")] = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score every vessel of the day (rule baseline until a model is promoted) into lake/scores."""
+    from pipeline.scoring.score import score_day
+
+    c: Context = ctx.obj
+    summary = score_day(c.lake(), c.settings, _required_date(day), top_n=top)
+    if as_json:
+        sys.stdout.write(json.dumps(summary.as_dict(), indent=2, default=str) + "\n")
+        return
+    _print_scores(summary)
+
+
+def _print_scores(summary: Any) -> None:
+    t = Table(title=f"top vessels on {summary.day} ({summary.vessels:,} scored by "
+                    f"{summary.model_id})", header_style="bold", show_lines=True)
+    for col, just in (("rank", "right"), ("mmsi", "right"), ("name", "left"),
+                      ("score", "right"), ("why", "left")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for r in summary.top:  # AIS text (names, reasons quoting it) is untrusted: escaped
+        why = "\n".join(escape(x) for x in r["reasons"]) or "-"
+        t.add_row(str(r["rank"]), str(r["mmsi"]), escape(r.get("name") or "-"),
+                  f"{r['score']:.2f}", why)
+    console.print(t)
+
+
 @app.command("schema")
 def schema_cmd(
     table: Annotated[str | None, typer.Argument(help="Lake table; all tables when omitted.")] = None,
@@ -348,17 +379,7 @@ def demo_cmd(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     for d in result.detected:
         ev.add_row(d.day.isoformat(), *(f"{d.events.get(k, 0):,}" for k in kinds))
     console.print(ev)
-    top = Table(title=f"top vessels on {result.detected[-1].day} (before any scoring)",
-                header_style="bold")
-    for col in ("mmsi", "name", "night at departure (h)", "loiter (h)", "longest dark gap (h)",
-                "encounter partners", "closest to departure (km)"):
-        top.add_column(col, justify="left" if col == "name" else "right")
-    for r in result.top.to_pylist():
-        top.add_row(str(r["mmsi"]), escape(r["name"] or "-"), f"{r['departure_zone_night_h']:.1f}",
-                    f"{r['loiter_h']:.1f}", f"{r['dark_gap_max_h']:.1f}",
-                    str(r["encounter_partners"]),
-                    f"{(r['min_distance_to_departure_m'] or 0) / 1000:.1f}")
-    console.print(top)
+    _print_scores(result.scored[-1])
     console.print(f"\nworkspace: {result.workspace.home}")
     console.print(f"lake:      {result.workspace.lake}  (see `vessel-risk --home "
                   f"{result.workspace.home} lake status`)")

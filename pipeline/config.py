@@ -250,6 +250,47 @@ class EventSettings(Section):
         return self
 
 
+class RuleWeight(Section):
+    """One rule of the baseline score: its weight and the evidence at which it is full."""
+
+    weight: float = Field(ge=0)
+    full_at: float = Field(gt=0)  # in the unit of the rule's evidence (hours, count ...)
+
+
+def _default_rules() -> dict[str, RuleWeight]:
+    return {
+        "night_at_departure_h": RuleWeight(weight=3.0, full_at=4.0),
+        "dark_after_departure": RuleWeight(weight=3.0, full_at=1.0),
+        "deliberate_dark_h": RuleWeight(weight=2.0, full_at=12.0),
+        "heading_to_destination_h": RuleWeight(weight=2.0, full_at=2.0),
+        "encounter_night_h": RuleWeight(weight=1.5, full_at=1.0),
+        "identity_conflicts": RuleWeight(weight=2.0, full_at=1.0),
+        "loiter_night_h": RuleWeight(weight=1.0, full_at=4.0),
+        "port_call_mismatches": RuleWeight(weight=0.5, full_at=1.0),
+    }
+
+
+class ScoringSettings(Section):
+    """``vessel-risk score``: the transparent rule baseline (the fall-back and the yardstick
+    of every model). Each rule turns one piece of evidence into 0..1 (full at ``full_at``);
+    the score is the weighted mean of the rules."""
+
+    rules: dict[str, RuleWeight] = Field(default_factory=_default_rules)
+    reasons_per_score: int = Field(default=3, ge=1, le=10)
+
+    @field_validator("rules")
+    @classmethod
+    def _known_rules(cls, value: dict[str, RuleWeight]) -> dict[str, RuleWeight]:
+        from pipeline.scoring.rules import RULES
+
+        unknown = sorted(set(value) - set(RULES))
+        if unknown:
+            raise ValueError(f"unknown rule(s) {unknown}; known: {sorted(RULES)}")
+        if not any(r.weight > 0 for r in value.values()):
+            raise ValueError("at least one rule needs a weight above 0")
+        return value
+
+
 class StageSections(Section):
     """Sections passed to the stages unchanged. A new stage adds its sub-model here."""
 
@@ -258,6 +299,7 @@ class StageSections(Section):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     simulate: SimulateSettings = Field(default_factory=SimulateSettings)
     events: EventSettings = Field(default_factory=EventSettings)
+    scoring: ScoringSettings = Field(default_factory=ScoringSettings)
 
 
 class SettingsFile(StageSections):

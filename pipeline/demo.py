@@ -12,9 +12,6 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from pipeline.config import Settings
 from pipeline.events.detect import DetectSummary, detect_day
 from pipeline.features import FeatureSummary, features_day
@@ -22,6 +19,7 @@ from pipeline.ingest.ais import IngestSummary, ingest_ais
 from pipeline.ingest.csv_ais import layout_from_mapping
 from pipeline.ingest.port_calls import ingest_port_calls
 from pipeline.lake import Lake
+from pipeline.scoring.score import ScoreSummary, score_day
 from pipeline.simulate.engine import SimulationResult, simulate
 from pipeline.workspace import Workspace
 
@@ -52,7 +50,7 @@ class DemoResult:
     simulation: SimulationResult
     detected: list[DetectSummary]
     featured: list[FeatureSummary]
-    top: pa.Table  # the last simulated day's vessels with the strongest evidence
+    scored: list[ScoreSummary]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -66,7 +64,7 @@ class DemoResult:
             "stages": {k: v.as_dict() for k, v in self.stages.items()},
             "detect": [d.as_dict() for d in self.detected],
             "features": [f.as_dict() for f in self.featured],
-            "top_vessels": self.top.to_pylist(),
+            "scores": [s.as_dict() for s in self.scored],
         }
 
 
@@ -94,21 +92,5 @@ def run_demo(settings: Settings, workspace: Workspace) -> DemoResult:
     }
     detected = [detect_day(lake, settings, d) for d in sim_days]
     featured = [features_day(lake, settings, d) for d in sim_days]
-    return DemoResult(workspace, stages, sim, detected, featured,
-                      top_vessels(lake.read("features", sim_days[-1])))
-
-
-TOP_COLUMNS = ["mmsi", "name", "departure_zone_night_h", "loiter_h", "dark_gap_max_h",
-               "encounter_partners", "min_distance_to_departure_m"]
-
-
-def top_vessels(features: pa.Table, n: int = 10) -> pa.Table:
-    """The vessels with the most night-time presence at departure points, then the longest
-    loiters and dark gaps: a first look before any scoring exists."""
-    if features.num_rows == 0:
-        return features.select(TOP_COLUMNS)
-    order = pc.sort_indices(features, sort_keys=[
-        ("departure_zone_night_h", "descending"), ("dark_gap_max_h", "descending"),
-        ("loiter_h", "descending"), ("mmsi", "ascending"),
-    ])
-    return features.take(order).slice(0, n).select(TOP_COLUMNS)
+    scored = [score_day(lake, settings, d) for d in sim_days]
+    return DemoResult(workspace, stages, sim, detected, featured, scored)

@@ -165,6 +165,19 @@ def _feature_fields() -> list[pa.Field]:
 
 FEATURES = pa.schema(_feature_fields())
 
+SCORES = pa.schema(
+    [
+        _f("mmsi", pa.int64(), "The vessel (one row per row of lake/features of the day).", False),
+        _f("date", pa.date32(), "The UTC day scored.", False),
+        _f("score", pa.float64(), "Risk score 0..1 (rule baseline: weighted share of the evidence rules; a model: calibrated probability).", False),
+        _f("rank", pa.int64(), "1 = highest score of the day (ties broken by MMSI).", False),
+        _f("model_id", pa.string(), "What scored the row: a model id from models/, or rules-<hash of the weights>.", False),
+        _f("region", pa.string(), "Region of the vessel that day (from features)."),
+        _f("reason_codes", pa.list_(pa.string()), "Rules or features that contributed most, strongest first.", False),
+        _f("reasons", pa.list_(pa.string()), "The same as plain-language sentences an analyst can act on (AIS text inside is untrusted: escape it when rendering).", False),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "positions": POSITIONS,
     "vessel_static": VESSEL_STATIC,
@@ -172,6 +185,7 @@ TABLES: dict[str, pa.Schema] = {
     "quarantine": QUARANTINE,
     "events": EVENTS,
     "features": FEATURES,
+    "scores": SCORES,
 }
 
 # Column on which each table is partitioned by UTC date.
@@ -199,6 +213,7 @@ SORT_KEYS: dict[str, list[str]] = {
     "quarantine": ["source_id", "source_line", "rule"],
     "events": ["mmsi", "start_time", "event_type", "event_id"],
     "features": ["mmsi"],
+    "scores": ["rank"],
 }
 
 

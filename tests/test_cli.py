@@ -27,7 +27,8 @@ def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) 
 @pytest.mark.parametrize(
     "command",
     [[], ["ingest"], ["ingest", "ais"], ["ingest", "port-calls"], ["schema"], ["lake"],
-     ["lake", "status"], ["lake", "quarantine"], ["demo"], ["simulate"]],
+     ["lake", "status"], ["lake", "quarantine"], ["demo"], ["simulate"], ["detect"],
+     ["features"], ["score"]],
 )
 def test_every_command_has_help(command: list[str]) -> None:
     result = run(*command, "--help")
@@ -95,6 +96,9 @@ def test_demo_runs_twice_without_duplicates(tmp_path: Path) -> None:
     lake = Lake(home / "lake")
     counts = {d: lake.read("positions", d).num_rows for d in lake.dates("positions")}
     assert counts and sum(counts.values()) > 5000
+    summary = json.loads(first.stdout)
+    top = summary["scores"][-1]["top"]
+    assert top and top[0]["rank"] == 1 and top[0]["reasons"]  # scored, with reasons
     second = run("--home", str(home), "demo", "--json")
     assert second.returncode == 0, second.stderr
     assert {d: lake.read("positions", d).num_rows for d in lake.dates("positions")} == counts

@@ -1,0 +1,1 @@
+"""Scoring: the rule baseline, reason codes and the daily scoring stage."""
