@@ -30,8 +30,10 @@ app = typer.Typer(
 )
 ingest_app = typer.Typer(help="Ingest landed files into the lake.", no_args_is_help=True)
 lake_app = typer.Typer(help="Inspect the lake.", no_args_is_help=True)
+labels_app = typer.Typer(help="Labels: incident reports linked to vessels.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(lake_app, name="lake")
+app.add_typer(labels_app, name="labels")
 
 # wide enough for the summary tables when output goes to a file or a CI log
 console = Console(stderr=False, width=None if sys.stdout.isatty() else 175)
@@ -199,6 +201,60 @@ def ingest_port_calls_cmd(ctx: typer.Context, paths: PathsArg, as_json: JsonOpt 
     summary = ingest_port_calls(paths, c.lake(), settings.resolve_port_call,
                                 settings.ingest.max_raw_chars)
     _emit(summary, as_json, "Port-call ingest")
+
+
+@ingest_app.command("incidents")
+def ingest_incidents_cmd(ctx: typer.Context, paths: PathsArg, as_json: JsonOpt = False) -> None:
+    """Ingest incident reports (CSV format in the README) into lake/incidents."""
+    from pipeline.ingest.incidents import ingest_incidents
+
+    c: Context = ctx.obj
+    settings = c.settings
+    summary = ingest_incidents(paths, c.lake(), settings.ingest.max_raw_chars)
+    _emit(summary, as_json, "Incident ingest")
+
+
+@labels_app.command("match")
+def labels_match_cmd(
+    ctx: typer.Context,
+    start: Annotated[str, typer.Option("--start", help="First incident date (YYYY-MM-DD).")],
+    end: Annotated[str, typer.Option("--end", help="Last incident date (YYYY-MM-DD).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Link incident reports of [start, end] to vessels into lake/incident_matches."""
+    from pipeline.labels.incidents import match_incidents, write_matches
+
+    c: Context = ctx.obj
+    d0, d1 = _parse_date(start, "--start"), _parse_date(end, "--end")
+    assert d0 is not None and d1 is not None
+    if d1 < d0:
+        raise UserError(f"--end {d1} is before --start {d0}")
+    lake = c.lake()
+    matches = match_incidents(lake, c.settings, d0, d1)
+    write_matches(lake, matches, d0, d1)
+    frame = matches.to_pandas()
+    if as_json:
+        sys.stdout.write(frame.to_json(orient="records", indent=2, date_format="iso") + "\n")
+        return
+    t = Table(title=f"incident matches {d0} … {d1}", header_style="bold")
+    for col in ("incident_date", "mmsi", "match_method", "confidence", "outcome", "place",
+                "reporting_agency", "source_file", "source_line"):
+        t.add_column(col, overflow="fold")
+    for r in frame.itertuples(index=False):  # report text is untrusted: escaped
+        t.add_row(str(r.incident_date), "-" if pd_isna(r.mmsi) else str(r.mmsi),
+                  r.match_method, f"{r.confidence:.2f}", r.outcome, escape(str(r.place or "-")),
+                  escape(str(r.reporting_agency or "-")), escape(r.source_file),
+                  str(r.source_line))
+    console.print(t)
+    unmatched = int((frame["match_method"] == "unmatched").sum())
+    console.print(f"{frame['incident_id'].nunique():,} reports, {unmatched:,} unmatched")
+
+
+def pd_isna(value: Any) -> bool:
+    """True for None, NaN and pandas NA (an unmatched report's mmsi)."""
+    import pandas as pd
+
+    return bool(pd.isna(value))
 
 
 DateOpt = Annotated[str, typer.Option("--date", help="The UTC day to process (YYYY-MM-DD).")]

@@ -291,6 +291,20 @@ class ScoringSettings(Section):
         return value
 
 
+class LabelSettings(Section):
+    """``vessel-risk labels match``: where and when a reported vessel is looked for, and how
+    much each identifier in an incident report counts towards a match."""
+
+    match_days_before: int = Field(default=14, ge=0)  # vessels seen up to this long before ...
+    match_days_after: int = Field(default=2, ge=0)  # ... and after the incident date
+    match_place_km: float = Field(default=100.0, gt=0)  # "near the reported position"
+    weight_mmsi: float = Field(default=0.9, gt=0, le=1)
+    weight_imo: float = Field(default=0.9, gt=0, le=1)
+    weight_call_sign: float = Field(default=0.7, gt=0, le=1)
+    weight_name: float = Field(default=0.5, gt=0, le=1)
+    weight_near_position: float = Field(default=0.5, ge=0, le=1)
+
+
 class StageSections(Section):
     """Sections passed to the stages unchanged. A new stage adds its sub-model here."""
 
@@ -300,6 +314,7 @@ class StageSections(Section):
     simulate: SimulateSettings = Field(default_factory=SimulateSettings)
     events: EventSettings = Field(default_factory=EventSettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    labels: LabelSettings = Field(default_factory=LabelSettings)
 
 
 class SettingsFile(StageSections):

@@ -178,6 +178,45 @@ SCORES = pa.schema(
     ]
 )
 
+INCIDENTS = pa.schema(
+    [
+        _f("incident_id", pa.string(), "Deterministic id: hash of the report's content (dates, place, position, identifiers, outcome, agency).", False),
+        _f("report_date", pa.date32(), "Date the report reached the PIU; null when not given."),
+        _f("incident_date", pa.date32(), "Date (UTC) of the interception, landing or rescue; the partition date.", False),
+        _f("place", pa.string(), "Place name as reported (untrusted text)."),
+        _f("lat", pa.float64(), "Approximate latitude as reported (decimal degrees; null when not given)."),
+        _f("lon", pa.float64(), "Approximate longitude as reported (decimal degrees; null when not given)."),
+        _f("mmsi", pa.int64(), "MMSI as reported (may be a placeholder or a later identity)."),
+        _f("imo", pa.int64(), "IMO number as reported."),
+        _f("name", pa.string(), "Vessel name as reported (may be misspelled)."),
+        _f("call_sign", pa.string(), "Call sign as reported."),
+        _f("outcome", pa.string(), "intercepted, landed, turned_back, rescued or disrupted.", False),
+        _f("reporting_agency", pa.string(), "Who filed the report (provenance of the label)."),
+        _f("source_file", pa.string(), "File name the report came from.", False),
+        _f("source_id", pa.string(), "Content hash (sha256, 16 hex) of that file.", False),
+        _f("source_line", pa.int64(), "1-based line number of the report in that file (the header is line 1).", False),
+    ]
+)
+
+INCIDENT_MATCHES = pa.schema(
+    [
+        _f("incident_id", pa.string(), "The report (lake/incidents).", False),
+        _f("incident_date", pa.date32(), "Date of the incident; the partition date.", False),
+        _f("report_date", pa.date32(), "Date the report reached the PIU (labels must not be used before it)."),
+        _f("mmsi", pa.int64(), "Vessel the report was linked to; null for an unmatched report."),
+        _f("match_method", pa.string(), "Strongest identifier that linked them: mmsi, imo, call_sign or name; 'unmatched' when none did.", False),
+        _f("confidence", pa.float64(), "0..1: method weights combined over every agreeing identifier, shared among vessels with the same identifier, raised when the vessel was near the reported position; 0 when unmatched.", False),
+        _f("methods", pa.string(), "Every identifier that agreed, '+'-joined (e.g. 'mmsi+name')."),
+        _f("distance_km", pa.float64(), "Closest approach of the vessel's AIS positions in the time window to the reported position (km); null without a position or positions."),
+        _f("outcome", pa.string(), "Outcome as reported.", False),
+        _f("place", pa.string(), "Place name as reported."),
+        _f("reporting_agency", pa.string(), "Who filed the report (provenance)."),
+        _f("source_file", pa.string(), "File name the report came from (provenance).", False),
+        _f("source_id", pa.string(), "Content hash of that file (provenance).", False),
+        _f("source_line", pa.int64(), "Line of the report in that file (provenance).", False),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "positions": POSITIONS,
     "vessel_static": VESSEL_STATIC,
@@ -186,6 +225,8 @@ TABLES: dict[str, pa.Schema] = {
     "events": EVENTS,
     "features": FEATURES,
     "scores": SCORES,
+    "incidents": INCIDENTS,
+    "incident_matches": INCIDENT_MATCHES,
 }
 
 # Column on which each table is partitioned by UTC date.
@@ -193,6 +234,8 @@ PARTITION_TIME_COLUMN: dict[str, str] = {
     "positions": "timestamp",
     "vessel_static": "timestamp",
     "port_calls": "arrival_time",
+    "incidents": "incident_date",  # a date: merged with one batch per day
+    "incident_matches": "incident_date",
 }
 
 # Keys that make a row an exact duplicate (removed and counted at ingest).
@@ -203,6 +246,7 @@ DEDUP_KEYS: dict[str, list[str]] = {
         "length_m", "width_m", "draught_m", "destination",
     ],
     "port_calls": ["call_id"],
+    "incidents": ["incident_id"],
 }
 
 # Sort order that makes a partition's content independent of the order files arrived in.
@@ -214,6 +258,8 @@ SORT_KEYS: dict[str, list[str]] = {
     "events": ["mmsi", "start_time", "event_type", "event_id"],
     "features": ["mmsi"],
     "scores": ["rank"],
+    "incidents": ["incident_id", "source_id", "source_line"],
+    "incident_matches": ["incident_id", "mmsi", "match_method"],
 }
 
 

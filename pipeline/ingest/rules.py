@@ -32,6 +32,10 @@ RULES: dict[str, str] = {
     "unknown_port": "port is neither a UN/LOCODE nor a name in config/ports.csv",
     "departure_before_arrival": "departure time is before arrival time",
     "missing_field": "a required field is empty",
+    "date_unparsable": "a date field is not a calendar date written YYYY-MM-DD",
+    "report_before_incident": "incident report reached the PIU (report_date) before the incident_date",
+    "unknown_outcome": "incident outcome is not intercepted, landed, turned_back, rescued or disrupted",
+    "no_place_or_position": "incident report has neither a place name nor a position (lat and lon)",
 }
 
 PLACEHOLDER_MMSIS = np.array(

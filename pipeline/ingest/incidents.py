@@ -1,0 +1,220 @@
+"""``ingest incidents``: incident reports (CSV, format in the README) → ``lake/incidents``.
+
+Reports are the labels a PIU receives, late and incomplete, so only what makes a report
+unusable sends it to quarantine: dates that do not parse, a report dated before its
+incident, a position off the globe, an unknown outcome, or neither a place nor a position.
+Vessel identifiers are kept as reported (a placeholder MMSI is evidence too); the matcher
+decides what they can be linked to. Partitions are the UTC day of ``incident_date``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from pipeline.errors import UserError
+from pipeline.ingest import rules
+from pipeline.ingest.ais import DEFAULT_MAX_RAW_CHARS, FileSummary, IngestSummary, _to_arrow
+from pipeline.ingest.csv_ais import raw_lines
+from pipeline.ingest.merge import merge_into_lake
+from pipeline.ingest.sources import SourceFile, open_sources
+from pipeline.lake import Lake
+from pipeline.schemas import INCIDENTS, QUARANTINE
+
+COLUMNS = [
+    "report_date", "incident_date", "place", "lat", "lon", "mmsi", "imo", "name",
+    "call_sign", "outcome", "reporting_agency",
+]
+REQUIRED = ["incident_date", "outcome"]
+OUTCOMES = ("intercepted", "landed", "turned_back", "rescued", "disrupted")
+
+
+@dataclass
+class _Parsed:
+    reports: pd.DataFrame
+    quarantine: pd.DataFrame
+    records: int
+
+
+def _dates(values: pd.Series) -> pd.Series:
+    """YYYY-MM-DD text as datetime64 (NaT when empty or not a date)."""
+    return pd.to_datetime(values, format="%Y-%m-%d", errors="coerce")
+
+
+def _read(source: SourceFile, max_raw_chars: int) -> _Parsed:
+    data = source.data
+    header = [h.strip().lower() for h in
+              data[:65536].split(b"\n", 1)[0].decode("utf-8", "replace").lstrip("\ufeff")
+              .rstrip("\r").split(",")]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise UserError(
+            f"{source.name}: line 1: incident file lacks column(s) {missing}; expected the "
+            f"columns {', '.join(COLUMNS)} (see README, 'Incident reports')"
+        )
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=[c for c in COLUMNS if c in header],
+                column_types=dict.fromkeys(header, pa.string()),
+                strings_can_be_null=True,
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        raise UserError(f"{source.name}: {exc}; fix the file's structure") from exc
+    df = table.to_pandas()
+    for c in COLUMNS:
+        if c not in df:
+            df[c] = None
+        df[c] = df[c].astype(object).where(df[c].notna(), None)
+        df[c] = df[c].map(lambda v: v.strip() if isinstance(v, str) else v).replace("", None)
+    n = len(df)
+    lines = np.arange(2, n + 2, dtype=np.int64)
+    reason = pd.Series([None] * n, dtype=object)
+    detail = pd.Series([None] * n, dtype=object)
+
+    def flag(mask: pd.Series, rule: str, text: pd.Series | str) -> None:
+        m = mask & reason.isna()
+        reason[m] = rule
+        detail[m] = text[m] if isinstance(text, pd.Series) else text
+
+    def show(col: str) -> pd.Series:
+        return col + "=" + df[col].astype(str)
+
+    incident = _dates(df["incident_date"])
+    report = _dates(df["report_date"])
+    flag(df["incident_date"].isna(), "missing_field", "incident_date is empty")
+    flag(df["incident_date"].notna() & incident.isna(), "date_unparsable", show("incident_date"))
+    flag(df["report_date"].notna() & report.isna(), "date_unparsable", show("report_date"))
+    flag(report.notna() & incident.notna() & (report < incident), "report_before_incident",
+         show("report_date") + " " + show("incident_date"))
+    numbers = {c: pd.to_numeric(df[c], errors="coerce") for c in ("lat", "lon", "mmsi", "imo")}
+    for c, v in numbers.items():
+        flag(df[c].notna() & v.isna(), "bad_number", show(c))
+    lat, lon = numbers["lat"], numbers["lon"]
+    flag((lat < -90) | (lat > 90), "lat_out_of_range", show("lat"))
+    flag((lon < -180) | (lon > 180), "lon_out_of_range", show("lon"))
+    outcome = df["outcome"].str.lower().str.replace(r"[\s-]+", "_", regex=True)
+    flag(~outcome.isin(OUTCOMES), "unknown_outcome", show("outcome"))
+    flag(df["place"].isna() & (lat.isna() | lon.isna()), "no_place_or_position",
+         "place is empty and lat/lon are incomplete")
+
+    bad = reason.notna().to_numpy()
+    quarantine = pd.DataFrame(
+        {
+            "table": "incidents", "source_file": source.name, "source_id": source.source_id,
+            "source_line": lines[bad], "rule": reason[bad].astype(str).to_numpy(),
+            "detail": detail[bad].astype(str).to_numpy(),
+            "raw": [text[:max_raw_chars] for text in raw_lines(data, lines[bad])],
+            "incident_date": incident[bad].array,
+        }
+    )
+    ok = ~bad
+    reports = pd.DataFrame(
+        {
+            "report_date": report[ok].dt.date, "incident_date": incident[ok].dt.date,
+            "place": df["place"][ok], "lat": lat[ok], "lon": lon[ok],
+            "mmsi": numbers["mmsi"][ok].astype("Int64"),
+            "imo": numbers["imo"][ok].astype("Int64"),
+            "name": df["name"][ok], "call_sign": df["call_sign"][ok],
+            "outcome": outcome[ok], "reporting_agency": df["reporting_agency"][ok],
+            "source_file": source.name, "source_id": source.source_id, "source_line": lines[ok],
+        }
+    ).reset_index(drop=True)
+    reports["report_date"] = reports["report_date"].astype(object).where(
+        reports["report_date"].notna(), None)
+    reports["incident_id"] = incident_ids(reports)
+    return _Parsed(reports, quarantine, n)
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Values as plain text with empty strings for nulls (for hashing)."""
+    return values.astype(object).where(values.notna(), "").astype(str)
+
+
+def incident_ids(reports: pd.DataFrame) -> list[str]:
+    """Deterministic id per report: hash of its content (not of its file or line), so the same
+    report delivered twice, or in another file, is one incident."""
+    key = _text(reports["report_date"])
+    for c in ("incident_date", "place", "lat", "lon", "mmsi", "imo"):
+        key = key + "|" + _text(reports[c])
+    for c in ("name", "call_sign"):
+        key = key + "|" + _text(reports[c]).str.upper()
+    key = key + "|" + _text(reports["outcome"]) + "|" + _text(reports["reporting_agency"])
+    return [hashlib.sha256(k.encode()).hexdigest()[:16] for k in key.tolist()]
+
+
+def ingest_incidents(
+    paths: Iterable[str | Path], lake: Lake, max_raw_chars: int = DEFAULT_MAX_RAW_CHARS,
+) -> IngestSummary:
+    """Ingest incident-report files; re-ingesting a file replaces its earlier rows."""
+    summaries: list[FileSummary] = []
+    parsed: list[tuple[SourceFile, _Parsed, FileSummary]] = []
+    for path in paths:
+        try:
+            sources = list(open_sources(path))
+        except UserError as exc:
+            summaries.append(FileSummary(file=Path(str(path)).name, error=str(exc)))
+            continue
+        for source in sources:
+            s = FileSummary(file=source.name, format="incidents")
+            summaries.append(s)
+            try:
+                p = _read(source, max_raw_chars)
+            except UserError as exc:
+                s.error = str(exc)
+                continue
+            s.read = p.records
+            s.quarantined = rules.count_by_rule(p.quarantine)
+            parsed.append((source, p, s))
+    ids = {src.source_id for src, _, _ in parsed}
+    written: dict[str, list[str]] = {}
+    # incident_date is a date, not a timestamp: one batch per (file, day)
+    batches: list[pa.Table] = []
+    days: list[date | None] = []
+    owner: list[int] = []
+    for i, (_, p, _) in enumerate(parsed):
+        day = p.reports["incident_date"]
+        for d in sorted(pd.unique(day)):
+            batches.append(_to_arrow(p.reports[(day == d).to_numpy()], INCIDENTS))
+            days.append(d)
+            owner.append(i)
+    result = merge_into_lake(lake, "incidents", batches, ids, None, days)
+    if result.days:
+        written["incidents"] = result.days
+    # quarantine rows are filed under their incident day, or the file's first incident day
+    qtables: list[pa.Table] = []
+    qdays: list[date | None] = []
+    for _, p, _ in parsed:
+        q = p.quarantine
+        home = p.reports["incident_date"].min() if len(p.reports) else None
+        day = q["incident_date"].dt.date.astype(object).where(q["incident_date"].notna(), home)
+        for d in pd.unique(day):
+            qtables.append(_to_arrow(q[(day == d).to_numpy()], QUARANTINE))
+            qdays.append(d)
+    qresult = merge_into_lake(lake, "quarantine", qtables, ids, None, qdays)
+    if qresult.days:
+        written["quarantine"] = qresult.days
+    dups = np.bincount(np.asarray(owner, dtype=np.int64), weights=result.duplicates,
+                       minlength=len(parsed)) if owner else np.zeros(len(parsed))
+    for i, (_, p, s) in enumerate(parsed):
+        s.duplicates = int(dups[i])
+        s.accepted = len(p.reports) - s.duplicates
+        r = p.reports
+        if len(r):
+            s.vessels = int(r[["mmsi", "imo", "name", "call_sign"]].astype(str)
+                            .drop_duplicates().shape[0])
+            s.start = pd.Timestamp(r["incident_date"].min(), tz="UTC").to_pydatetime()
+            s.end = pd.Timestamp(r["incident_date"].max(), tz="UTC").to_pydatetime()
+    return IngestSummary(summaries, written)
