@@ -221,7 +221,7 @@ def labels_match_cmd(
     end: Annotated[str, typer.Option("--end", help="Last incident date (YYYY-MM-DD).")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Link incident reports of [start, end] to vessels into lake/incident_matches."""
+    """Link the incident reports dated from --start to --end to vessels (lake/incident_matches)."""
     from pipeline.labels.incidents import match_incidents, write_matches
 
     c: Context = ctx.obj
@@ -411,7 +411,8 @@ def lake_quarantine_cmd(
 
 @app.command("demo")
 def demo_cmd(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Run the product on the shipped samples into the workspace (default ./var)."""
+    """Simulate 3 days of south-indonesia, ingest them with the shipped real samples, detect,
+    build features and score: the whole product in the workspace (default ./var)."""
     from pipeline.demo import run_demo
 
     c: Context = ctx.obj
