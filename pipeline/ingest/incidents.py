@@ -10,7 +10,6 @@ decides what they can be linked to. Partitions are the UTC day of ``incident_dat
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -19,14 +18,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
-from pipeline.errors import UserError
-from pipeline.ingest import rules
-from pipeline.ingest.ais import DEFAULT_MAX_RAW_CHARS, FileSummary, IngestSummary, _to_arrow
+from pipeline.ingest.ais import DEFAULT_MAX_RAW_CHARS, IngestSummary, _to_arrow
 from pipeline.ingest.csv_ais import raw_lines
 from pipeline.ingest.merge import merge_into_lake
-from pipeline.ingest.sources import SourceFile, open_sources
+from pipeline.ingest.records import RowRules, read_record_files, read_text_csv
+from pipeline.ingest.sources import SourceFile
 from pipeline.lake import Lake
 from pipeline.schemas import INCIDENTS, QUARANTINE
 
@@ -52,42 +49,12 @@ def _dates(values: pd.Series) -> pd.Series:
 
 def _read(source: SourceFile, max_raw_chars: int) -> _Parsed:
     data = source.data
-    header = [h.strip().lower() for h in
-              data[:65536].split(b"\n", 1)[0].decode("utf-8", "replace").lstrip("\ufeff")
-              .rstrip("\r").split(",")]
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise UserError(
-            f"{source.name}: line 1: incident file lacks column(s) {missing}; expected the "
-            f"columns {', '.join(COLUMNS)} (see README, 'Incident reports')"
-        )
-    try:
-        table = pacsv.read_csv(
-            io.BytesIO(data),
-            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=[c for c in COLUMNS if c in header],
-                column_types=dict.fromkeys(header, pa.string()),
-                strings_can_be_null=True,
-            ),
-        )
-    except pa.ArrowInvalid as exc:
-        raise UserError(f"{source.name}: {exc}; fix the file's structure") from exc
-    df = table.to_pandas()
-    for c in COLUMNS:
-        if c not in df:
-            df[c] = None
-        df[c] = df[c].astype(object).where(df[c].notna(), None)
-        df[c] = df[c].map(lambda v: v.strip() if isinstance(v, str) else v).replace("", None)
+    df = read_text_csv(source, COLUMNS, REQUIRED, "incident", "Incident reports")
     n = len(df)
     lines = np.arange(2, n + 2, dtype=np.int64)
-    reason = pd.Series([None] * n, dtype=object)
-    detail = pd.Series([None] * n, dtype=object)
-
-    def flag(mask: pd.Series, rule: str, text: pd.Series | str) -> None:
-        m = mask & reason.isna()
-        reason[m] = rule
-        detail[m] = text[m] if isinstance(text, pd.Series) else text
+    checks = RowRules(n)
+    flag = checks.flag
+    reason, detail = checks.reason, checks.detail
 
     def show(col: str) -> pd.Series:
         return col + "=" + df[col].astype(str)
@@ -159,25 +126,7 @@ def ingest_incidents(
     paths: Iterable[str | Path], lake: Lake, max_raw_chars: int = DEFAULT_MAX_RAW_CHARS,
 ) -> IngestSummary:
     """Ingest incident-report files; re-ingesting a file replaces its earlier rows."""
-    summaries: list[FileSummary] = []
-    parsed: list[tuple[SourceFile, _Parsed, FileSummary]] = []
-    for path in paths:
-        try:
-            sources = list(open_sources(path))
-        except UserError as exc:
-            summaries.append(FileSummary(file=Path(str(path)).name, error=str(exc)))
-            continue
-        for source in sources:
-            s = FileSummary(file=source.name, format="incidents")
-            summaries.append(s)
-            try:
-                p = _read(source, max_raw_chars)
-            except UserError as exc:
-                s.error = str(exc)
-                continue
-            s.read = p.records
-            s.quarantined = rules.count_by_rule(p.quarantine)
-            parsed.append((source, p, s))
+    summaries, parsed = read_record_files(paths, "incidents", lambda src: _read(src, max_raw_chars))
     ids = {src.source_id for src, _, _ in parsed}
     written: dict[str, list[str]] = {}
     # incident_date is a date, not a timestamp: one batch per (file, day)
