@@ -22,11 +22,7 @@ from pipeline.config import EventSettings, Settings, Zone
 from pipeline.geo import EARTH_RADIUS_M, build_distance_index, distance_to_geometry_m
 from pipeline.night import is_night
 from pipeline.schemas import EVENTS
-from pipeline.tracks import US_PER_S, Track
-
-I64 = npt.NDArray[np.int64]
-F64 = npt.NDArray[np.float64]
-B = npt.NDArray[np.bool_]
+from pipeline.tracks import F64, I64, US_PER_S, B, Track
 
 
 def runs(group: I64, flag: B) -> tuple[I64, I64]:

@@ -51,11 +51,7 @@ from pipeline.events.base import DetectContext, make_events
 from pipeline.events.heading import angle_diff_deg, regional_destinations, zone_bearing_distance
 from pipeline.geo import destination_point, initial_bearing_deg
 from pipeline.schemas import EVENTS
-from pipeline.tracks import MS_TO_KN, US_PER_S, Track
-
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
-B = npt.NDArray[np.bool_]
+from pipeline.tracks import F64, I64, MS_TO_KN, US_PER_S, B, Track
 
 NIGHT_STEP_S = 900.0  # night_h: the silence is sampled every 15 min
 MIN_SOG_FOR_COG_KN = 1.0  # below this the reported COG is noise

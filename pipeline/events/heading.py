@@ -49,11 +49,7 @@ from pipeline.events.base import (
 )
 from pipeline.geo import EARTH_RADIUS_M, haversine_m, initial_bearing_deg, points_in
 from pipeline.schemas import EVENTS
-from pipeline.tracks import US_PER_S, Track
-
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
-B = npt.NDArray[np.bool_]
+from pipeline.tracks import F64, I64, US_PER_S, B, Track
 
 DESTINATION_ROLES = ("destination", "landing")
 MIN_STEP_FOR_BEARING_M = 50.0  # a shorter step is position noise, not a direction

@@ -34,11 +34,8 @@ import pyarrow.compute as pc
 
 from pipeline.events.base import DetectContext, make_events
 from pipeline.schemas import EVENTS
-from pipeline.tracks import MS_TO_KN, US_PER_DAY, Track
+from pipeline.tracks import I64, MS_TO_KN, US_PER_DAY, B, Track
 
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
-B = npt.NDArray[np.bool_]
 Obj = npt.NDArray[np.object_]
 
 SHIP_MID_MIN, SHIP_MID_MAX = 201, 775

@@ -29,10 +29,7 @@ from pipeline.events.base import (
     run_events,
     runs,
 )
-from pipeline.tracks import MS_TO_KN, US_PER_S, Track
-
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
+from pipeline.tracks import F64, MS_TO_KN, US_PER_S, Track
 
 JITTER_M = 500.0  # position noise tolerated on top of the ground a slow vessel covers in a step
 

@@ -11,16 +11,12 @@ boxes picks the candidates in one pass, then each zone's own bounding box.
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 
 from pipeline import geo
 from pipeline.config import Zone
 from pipeline.events.base import DetectContext, run_events
-from pipeline.tracks import US_PER_S, Track
-
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
+from pipeline.tracks import F64, I64, US_PER_S, Track
 
 ROLES = ("departure", "holding_area")
 GRID_DEG = 0.1  # cell of the candidate grid

@@ -20,12 +20,16 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.ingest.ais import DEFAULT_MAX_RAW_CHARS, IngestSummary, _to_arrow
-from pipeline.ingest.csv_ais import raw_lines
 from pipeline.ingest.merge import merge_into_lake
-from pipeline.ingest.records import RowRules, read_record_files, read_text_csv
+from pipeline.ingest.records import (
+    RowRules,
+    merge_quarantine,
+    read_record_files,
+    read_text_csv,
+)
 from pipeline.ingest.sources import SourceFile
 from pipeline.lake import Lake
-from pipeline.schemas import INCIDENTS, QUARANTINE
+from pipeline.schemas import INCIDENTS
 
 COLUMNS = [
     "report_date", "incident_date", "place", "lat", "lon", "mmsi", "imo", "name",
@@ -48,13 +52,11 @@ def _dates(values: pd.Series) -> pd.Series:
 
 
 def _read(source: SourceFile, max_raw_chars: int) -> _Parsed:
-    data = source.data
     df = read_text_csv(source, COLUMNS, REQUIRED, "incident", "Incident reports")
     n = len(df)
     lines = np.arange(2, n + 2, dtype=np.int64)
     checks = RowRules(n)
     flag = checks.flag
-    reason, detail = checks.reason, checks.detail
 
     def show(col: str) -> pd.Series:
         return col + "=" + df[col].astype(str)
@@ -77,16 +79,9 @@ def _read(source: SourceFile, max_raw_chars: int) -> _Parsed:
     flag(df["place"].isna() & (lat.isna() | lon.isna()), "no_place_or_position",
          "place is empty and lat/lon are incomplete")
 
-    bad = reason.notna().to_numpy()
-    quarantine = pd.DataFrame(
-        {
-            "table": "incidents", "source_file": source.name, "source_id": source.source_id,
-            "source_line": lines[bad], "rule": reason[bad].astype(str).to_numpy(),
-            "detail": detail[bad].astype(str).to_numpy(),
-            "raw": [text[:max_raw_chars] for text in raw_lines(data, lines[bad])],
-            "incident_date": incident[bad].array,
-        }
-    )
+    bad = checks.bad
+    quarantine = checks.quarantine(source, "incidents", lines, max_raw_chars,
+                                   incident_date=incident[bad].array)
     ok = ~bad
     reports = pd.DataFrame(
         {
@@ -143,18 +138,11 @@ def ingest_incidents(
     if result.days:
         written["incidents"] = result.days
     # quarantine rows are filed under their incident day, or the file's first incident day
-    qtables: list[pa.Table] = []
-    qdays: list[date | None] = []
-    for _, p, _ in parsed:
-        q = p.quarantine
-        home = p.reports["incident_date"].min() if len(p.reports) else None
-        day = q["incident_date"].dt.date.astype(object).where(q["incident_date"].notna(), home)
-        for d in pd.unique(day):
-            qtables.append(_to_arrow(q[(day == d).to_numpy()], QUARANTINE))
-            qdays.append(d)
-    qresult = merge_into_lake(lake, "quarantine", qtables, ids, None, qdays)
-    if qresult.days:
-        written["quarantine"] = qresult.days
+    qdays = merge_quarantine(
+        lake, [(p.quarantine, p.reports["incident_date"].min() if len(p.reports) else None) for _, p, _ in parsed], "incident_date", ids
+    )
+    if qdays:
+        written["quarantine"] = qdays
     dups = np.bincount(np.asarray(owner, dtype=np.int64), weights=result.duplicates,
                        minlength=len(parsed)) if owner else np.zeros(len(parsed))
     for i, (_, p, s) in enumerate(parsed):

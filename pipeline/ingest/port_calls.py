@@ -10,21 +10,24 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from pipeline.ingest import rules
 from pipeline.ingest.ais import DEFAULT_MAX_RAW_CHARS, IngestSummary, _to_arrow
-from pipeline.ingest.csv_ais import parse_timestamps, raw_lines
+from pipeline.ingest.csv_ais import parse_timestamps
 from pipeline.ingest.merge import merge_into_lake
-from pipeline.ingest.records import RowRules, read_record_files, read_text_csv
+from pipeline.ingest.records import (
+    RowRules,
+    merge_quarantine,
+    read_record_files,
+    read_text_csv,
+)
 from pipeline.ingest.sources import SourceFile
 from pipeline.lake import Lake
-from pipeline.schemas import PORT_CALLS, QUARANTINE
+from pipeline.schemas import PORT_CALLS
 
 COLUMNS = [
     "mmsi", "imo", "name", "call_sign", "flag", "port", "arrival_time", "departure_time",
@@ -44,13 +47,11 @@ class _Parsed:
 
 
 def _read(source: SourceFile, resolve: PortResolver, max_raw_chars: int) -> _Parsed:
-    data = source.data
     df = read_text_csv(source, COLUMNS, REQUIRED, "port-call", "Port-call records")
     n = len(df)
     lines = np.arange(2, n + 2, dtype=np.int64)
     checks = RowRules(n)
     flag = checks.flag
-    reason, detail = checks.reason, checks.detail
 
     ident = df[["mmsi", "imo", "name", "call_sign"]].notna().any(axis=1)
     flag(~ident, "no_vessel_identifier", "mmsi, imo, name and call_sign are all empty")
@@ -88,16 +89,9 @@ def _read(source: SourceFile, resolve: PortResolver, max_raw_chars: int) -> _Par
     flag(df["port"].notna() & locode.isna(), "unknown_port",
          "port=" + df["port"].astype(str) + " is not in config/ports.csv")
 
-    bad = reason.notna().to_numpy()
-    quarantine = pd.DataFrame(
-        {
-            "table": "port_calls", "source_file": source.name, "source_id": source.source_id,
-            "source_line": lines[bad], "rule": reason[bad].astype(str).to_numpy(),
-            "detail": detail[bad].astype(str).to_numpy(),
-            "raw": [text[:max_raw_chars] for text in raw_lines(data, lines[bad])],
-            "arrival_time": arrival[bad].array,
-        }
-    )
+    bad = checks.bad
+    quarantine = checks.quarantine(source, "port_calls", lines, max_raw_chars,
+                                   arrival_time=arrival[bad].array)
     ok = ~bad
     calls = pd.DataFrame(
         {
@@ -147,18 +141,11 @@ def ingest_port_calls(
     if result.days:
         written["port_calls"] = result.days
     # quarantine rows are filed under their arrival day, or the file's first arrival day
-    qtables: list[pa.Table] = []
-    qdays: list[date | None] = []
-    for _, p, _ in parsed:
-        q = p.quarantine
-        home = p.calls["arrival_time"].min().date() if len(p.calls) else None
-        day = q["arrival_time"].dt.date.astype(object).where(q["arrival_time"].notna(), home)
-        for d in pd.unique(day):
-            qtables.append(_to_arrow(q[(day == d).to_numpy()], QUARANTINE))
-            qdays.append(d)
-    qresult = merge_into_lake(lake, "quarantine", qtables, ids, None, qdays)
-    if qresult.days:
-        written["quarantine"] = qresult.days
+    qdays = merge_quarantine(
+        lake, [(p.quarantine, p.calls["arrival_time"].min().date() if len(p.calls) else None) for _, p, _ in parsed], "arrival_time", ids
+    )
+    if qdays:
+        written["quarantine"] = qdays
     for i, (_, p, s) in enumerate(parsed):
         s.duplicates = int(result.duplicates[i])
         s.accepted = s.positions = len(p.calls) - s.duplicates

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -15,7 +17,11 @@ import pyarrow.csv as pacsv
 from pipeline.errors import UserError
 from pipeline.ingest import rules
 from pipeline.ingest.ais import FileSummary
+from pipeline.ingest.csv_ais import raw_lines
+from pipeline.ingest.merge import merge_into_lake
 from pipeline.ingest.sources import SourceFile, open_sources
+from pipeline.lake import Lake
+from pipeline.schemas import QUARANTINE
 
 
 def read_text_csv(source: SourceFile, columns: Sequence[str], required: Sequence[str],
@@ -67,8 +73,21 @@ class RowRules:
         self.detail[m] = text[m] if isinstance(text, pd.Series) else text
 
     @property
-    def bad(self) -> pd.Series:
-        return self.reason.notna()
+    def bad(self) -> np.ndarray:
+        return self.reason.notna().to_numpy()
+
+    def quarantine(self, source: SourceFile, table: str, lines: np.ndarray, max_raw_chars: int,
+                   **columns: object) -> pd.DataFrame:
+        """Quarantine rows of the failing rows: file, line, rule, detail, the raw line (cut
+        at ``max_raw_chars``) and any extra columns (already restricted to failing rows)."""
+        bad = self.bad
+        return pd.DataFrame({
+            "table": table, "source_file": source.name, "source_id": source.source_id,
+            "source_line": lines[bad], "rule": self.reason[bad].astype(str).to_numpy(),
+            "detail": self.detail[bad].astype(str).to_numpy(),
+            "raw": [text[:max_raw_chars] for text in raw_lines(source.data, lines[bad])],
+            **columns,
+        })
 
 
 class Parsed(Protocol):
@@ -106,3 +125,22 @@ def read_record_files(
             s.quarantined = rules.count_by_rule(p.quarantine)
             parsed.append((source, p, s))
     return summaries, parsed
+
+
+def merge_quarantine(
+    lake: Lake, files: Sequence[tuple[pd.DataFrame, date | None]], time_column: str,
+    replace_sources: set[str],
+) -> list[str]:
+    """File each quarantine row under the day of its own ``time_column``, or its file's
+    ``home`` day when that time is unusable, and merge them into lake/quarantine."""
+    tables: list[pa.Table] = []
+    days: list[date | None] = []
+    for q, home in files:
+        when = pd.to_datetime(q[time_column])
+        day = when.dt.date.astype(object).where(when.notna(), home)
+        for d in pd.unique(day):
+            part = q[(day == d).to_numpy()]
+            cols = [f.name for f in QUARANTINE if f.name in part.columns]
+            tables.append(pa.Table.from_pandas(part[cols], preserve_index=False))
+            days.append(d)
+    return merge_into_lake(lake, "quarantine", tables, replace_sources, None, days).days

@@ -130,12 +130,7 @@ def type5_lines(mmsi: I64, epoch: I64, imo: I64, call_sign: I64, name: I64,
     n = len(mmsi)
     if n == 0:
         return np.zeros((0, 1), np.uint8)
-    ln = np.asarray(length, float)
-    wd = np.asarray(width, float)
-    bow = np.clip(np.round(ln * 0.6), 0, 511).astype(np.int64)
-    stern = np.clip(np.round(ln) - bow, 0, 511).astype(np.int64)
-    port = np.clip(np.round(wd / 2), 0, 63).astype(np.int64)
-    stbd = np.clip(np.round(wd) - port, 0, 63).astype(np.int64)
+    bow, stern, port, stbd = _reference_distances(length, width)
     bits = _bits([
         (5, 6), (0, 2), (mmsi, 30), (0, 2), (imo, 30),
         *_text_fields(call_sign), *_text_fields(name),
@@ -150,6 +145,19 @@ def type5_lines(mmsi: I64, epoch: I64, imo: I64, call_sign: I64, name: I64,
     return _interleave(p1, p2)
 
 
+def _reference_distances(length: npt.ArrayLike, width: npt.ArrayLike
+                         ) -> tuple[I64, I64, I64, I64]:
+    """Length and beam as the AIS reference-point distances (bow, stern, port, starboard),
+    the antenna 60 % aft of the bow and on the centre line, clipped to the field widths."""
+    ln = np.asarray(length, float)
+    wd = np.asarray(width, float)
+    bow = np.clip(np.round(ln * 0.6), 0, 511).astype(np.int64)
+    stern = np.clip(np.round(ln) - bow, 0, 511).astype(np.int64)
+    port = np.clip(np.round(wd / 2), 0, 63).astype(np.int64)
+    stbd = np.clip(np.round(wd) - port, 0, 63).astype(np.int64)
+    return bow, stern, port, stbd
+
+
 def type24_lines(mmsi: I64, epoch: I64, name: I64, call_sign: I64,
                  ship_type: I64, length: npt.ArrayLike, width: npt.ArrayLike,
                  channel: npt.NDArray[np.uint8]) -> U8:
@@ -159,12 +167,7 @@ def type24_lines(mmsi: I64, epoch: I64, name: I64, call_sign: I64,
         return np.zeros((0, 1), np.uint8)
     a_bits = _bits([(24, 6), (0, 2), (mmsi, 30), (0, 2),
                     *_text_fields(name), (0, 8)], n)  # 168 bits
-    ln = np.asarray(length, float)
-    wd = np.asarray(width, float)
-    bow = np.clip(np.round(ln * 0.6), 0, 511).astype(np.int64)
-    stern = np.clip(np.round(ln) - bow, 0, 511).astype(np.int64)
-    port = np.clip(np.round(wd / 2), 0, 63).astype(np.int64)
-    stbd = np.clip(np.round(wd) - port, 0, 63).astype(np.int64)
+    bow, stern, port, stbd = _reference_distances(length, width)
     b_bits = _bits([(24, 6), (0, 2), (mmsi, 30), (1, 2), (ship_type, 8),
                     *_text_fields(np.repeat(six_text(["SIM"], 3), n, axis=0)), (0, 4), (0, 20),
                     *_text_fields(call_sign), (bow, 9), (stern, 9),
