@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 UV_VERSION := 0.13.9
 DEMO_HOME ?= var/demo
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean browser
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,15 @@ lint: install
 	$(VENV)/bin/ruff check pipeline tests benchmarks config/build $(wildcard dags)
 	$(VENV)/bin/mypy
 
-test: lint
+# Browser tests drive Debian's Chromium through Playwright (no browser download: the network
+# of a PIU or a CI box may not reach one). Installed from Debian's packages when missing.
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }
+
+test: lint browser
 	$(PY) -m pytest -n 2 -q
 
 bench: install
