@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 import typer
@@ -19,7 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipeline.errors import UserError
+from pipeline.errors import UserError, parse_date
 from pipeline.workspace import Workspace
 
 app = typer.Typer(
@@ -83,12 +84,7 @@ def main_callback(
 
 
 def _parse_date(value: str | None, option: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise UserError(f"{option} {value!r}: expected a date as YYYY-MM-DD") from exc
+    return None if value is None else parse_date(value, option)
 
 
 def _required_date(value: str) -> date:
@@ -334,6 +330,25 @@ def _print_scores(summary: Any) -> None:
         t.add_row(str(r["rank"]), str(r["mmsi"]), escape(r.get("name") or "-"),
                   f"{r['score']:.2f}", why)
     console.print(t)
+    if getattr(summary, "champion_refused", None):
+        err_console.print(f"[red]champion refused:[/] {escape(summary.champion_refused)}")
+    _print_drift(getattr(summary, "drift", None) or {})
+
+
+def _print_drift(drift: dict[str, Any], top: int = 5) -> None:
+    """The drift section of a scoring run: PSI of the most shifted features."""
+    if not drift.get("reference"):
+        console.print(f"drift: {drift.get('note', 'not computed')}")
+        return
+    flagged = drift.get("flagged") or []
+    t = Table(title=f"drift: last days {drift['recent']} vs training {drift['reference']} "
+                    f"({len(flagged)} feature(s) above PSI {drift['threshold']})",
+              header_style="bold")
+    for col in ("feature", "PSI", ""):
+        t.add_column(col)
+    for r in drift.get("features", [])[:top]:
+        t.add_row(r["feature"], f"{r['psi']:.3f}", "[red]drift[/]" if r["flagged"] else "")
+    console.print(t)
 
 
 @app.command("schema")
@@ -410,36 +425,80 @@ def lake_quarantine_cmd(
 
 
 @app.command("demo")
-def demo_cmd(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Simulate 3 days of south-indonesia, ingest them with the shipped real samples, detect,
-    build features and score: the whole product in the workspace (default ./var)."""
-    from pipeline.demo import run_demo
+def demo_cmd(
+    ctx: typer.Context,
+    days: Annotated[int, typer.Option("--days", min=1, help="Days to simulate.")] = 7,
+    vessels: Annotated[
+        int | None, typer.Option("--vessels", min=1, help="Fleet size (default: simulate.vessels).")
+    ] = None,
+    land_only: Annotated[bool, typer.Option(
+        "--land-only", help="Only simulate and land the files (a deployment's DAGs do the rest)."
+    )] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Simulate a week of south-indonesia, land it with the shipped real samples and run every
+    stage for each day (ingest, detect, features, score, alert, report) through the functions
+    the Airflow DAGs call: the whole product in the workspace (default ./var). Runs again in
+    place without duplicating anything."""
+    from pipeline.demo import DemoSpec, run_demo
 
     c: Context = ctx.obj
-    result = run_demo(c.settings, c.workspace)
+    spec = DemoSpec(days=days, vessels=vessels)
+    with _progress() as progress:
+        task = progress.add_task("demo", total=None)
+        result = run_demo(c.settings, c.workspace, spec,
+                          progress=lambda msg: progress.update(task, description=msg),
+                          land_only=land_only)
     if as_json:
         sys.stdout.write(json.dumps(result.as_dict(), indent=2, default=str) + "\n")
         return
+    if land_only:
+        console.print(f"landed {spec.days} simulated days under {c.workspace.landing}; "
+                      f"trigger the ingest DAGs, then backfill vessel_risk_daily from "
+                      f"{spec.start} to {spec.day_list[-1]} (README: Deployment)")
+        return
     sim = result.simulation
     console.print(
-        f"simulated {sim.days} days of {sim.region} from {sim.start} into {sim.out}: "
-        f"{sum(sim.vessels_by_kind.values())} vessels, "
-        f"{sum(sim.scenarios.values())} smuggling scenarios"
+        f"simulated {sim['days']} days of {sim['region']} from {sim['start']}: "
+        f"{sum(sim['vessels_by_kind'].values())} vessels, "
+        f"{sum(sim['scenarios'].values())} smuggling scenarios hidden inside"
     )
-    for title, summary in result.stages.items():
-        _print_ingest(summary, title)
-    ev = Table(title="events by day", header_style="bold")
-    ev.add_column("day")
-    kinds = sorted({k for d in result.detected for k in d.events})
-    for k in kinds:
-        ev.add_column(k, justify="right")
-    for d in result.detected:
-        ev.add_row(d.day.isoformat(), *(f"{d.events.get(k, 0):,}" for k in kinds))
-    console.print(ev)
-    _print_scores(result.scored[-1])
-    console.print(f"\nworkspace: {result.workspace.home}")
-    console.print(f"lake:      {result.workspace.lake}  (see `vessel-risk --home "
-                  f"{result.workspace.home} lake status`)")
+    for kind, r in result.ingest.items():
+        console.print(f"ingest {kind}: {r.get('files', 0)} new file(s), "
+                      f"{r.get('already_ingested', 0)} already ingested, "
+                      f"{r.get('totals', {}).get('accepted', 0):,} rows accepted")
+    kinds = sorted({k for d in result.days for k in d.events})
+    t = Table(title="the week, day by day", header_style="bold")
+    for col in ("day", "positions", "vessels", *kinds, "alerts", "top score"):
+        t.add_column(col, justify="left" if col == "day" else "right")
+    for d in result.days:
+        t.add_row(d.day.isoformat(), f"{d.positions:,}", f"{d.vessels:,}",
+                  *(f"{d.events.get(k, 0):,}" for k in kinds), f"{d.alerts:,}",
+                  "-" if d.top_score is None else f"{d.top_score:.2f}")
+    console.print(t)
+    scored = result.stages.get("score", [])
+    if scored:  # the busiest day's top vessels and why, as `vessel-risk score` prints them
+        def top_score(r: dict[str, Any]) -> float:
+            return max((float(t["score"]) for t in r.get("top", [])), default=0.0)
+
+        best: dict[str, Any] = max(scored, key=top_score)
+        busiest = dict(best)
+        busiest["day"] = busiest.pop("date", "-")
+        _print_scores(SimpleNamespace(**busiest))
+        day_report = next((d.report for d in result.days
+                           if d.day.isoformat() == busiest["day"] and d.report), None)
+        if day_report:
+            console.print(f"its report:  {day_report}")
+    models = sorted({str(r.get("model_id")) for r in scored})
+    console.print(f"scored by:   {', '.join(models) or '-'}  (the champion in models/, or the "
+                  "rule baseline before one is promoted)")
+    console.print(f"\nworkspace:   {result.workspace.home}  ({result.seconds:.0f} s)")
+    console.print(f"last report: {result.last_report or '-'}")
+    from pipeline.web.users import DEMO_PASSWORD, DEMO_USERNAME
+
+    console.print(f"next: `vessel-risk --home {result.workspace.home} serve --demo-user` to "
+                  "review the alerts in the browser at http://127.0.0.1:8080/ "
+                  f"(login {DEMO_USERNAME} / {DEMO_PASSWORD})")
 
 
 def _register_simulate() -> None:
@@ -449,6 +508,44 @@ def _register_simulate() -> None:
 
 
 _register_simulate()
+
+
+def _register_models() -> None:
+    from pipeline.scoring.command import register
+
+    register(app)
+
+
+_register_models()
+
+
+def _register_alerts() -> None:
+    from pipeline.alerts.command import alert_cmd, alerts_app, watchlist_app
+
+    app.command("alert")(alert_cmd)
+    app.add_typer(alerts_app, name="alerts")
+    app.add_typer(watchlist_app, name="watchlist")
+
+
+_register_alerts()
+
+
+def _register_report() -> None:
+    from pipeline.alerts.report_command import report_cmd
+
+    app.command("report")(report_cmd)
+
+
+_register_report()
+
+
+def _register_web() -> None:
+    from pipeline.web.command import register
+
+    register(app)
+
+
+_register_web()
 
 
 def main() -> None:

@@ -270,13 +270,58 @@ def _default_rules() -> dict[str, RuleWeight]:
     }
 
 
+class ModelSettings(Section):
+    """Hyper-parameters of the HistGradientBoostingClassifier and its calibration."""
+
+    learning_rate: float = Field(default=0.08, gt=0, le=1)  # shrinkage per boosting iteration
+    max_iter: int = Field(default=150, ge=1)  # boosting iterations (trees)
+    max_leaf_nodes: int = Field(default=15, ge=2)  # leaves per tree
+    min_samples_leaf: int = Field(default=20, ge=1)  # vessel-days per leaf at least
+    l2_regularization: float = Field(default=1.0, ge=0)
+    class_weight: Literal["balanced", "none"] = "balanced"  # imbalance: re-weight the classes
+    calibration: Literal["sigmoid", "isotonic"] = "sigmoid"  # probability calibration method
+    calibration_folds: int = Field(default=3, ge=2)  # grouped (by MMSI) folds for calibration
+    logistic_c: float = Field(default=1.0, gt=0)  # inverse regularisation of the LR reference
+    random_state: int = 0
+
+
+LabelSource = Literal["disposition", "incident", "simulator"]
+
+
+def _default_label_sources() -> list[LabelSource]:
+    return ["disposition", "incident"]
+
+
+class TrainingSettings(Section):
+    """What ``vessel-risk train`` learns from and how it splits time."""
+
+    label_sources: list[LabelSource] = Field(
+        default_factory=_default_label_sources)  # priority order, first wins
+    incident_days_before: int = Field(default=3, ge=0)  # days before an incident labelled 1
+    min_match_confidence: float = Field(default=0.5, ge=0, le=1)  # weaker matches: no label
+    unlabelled_as_negative: bool = True  # a vessel-day no source labels counts as 0
+    test_days: int = Field(default=7, ge=1)  # held-out window: the last days of the data
+    gap_days: int = Field(default=1, ge=0)  # days dropped between train and test windows
+    test_vessel_share: float = Field(default=0.5, gt=0, lt=1)  # vessels held out (by MMSI)
+    promotion_margin: float = Field(default=0.02, ge=0)  # challenger PR-AUC must beat by this
+    psi_bins: int = Field(default=10, ge=2)  # reference histogram bins per feature (drift)
+    drift_psi_threshold: float = Field(default=0.25, gt=0)  # PSI above this flags drift
+    drift_days: int = Field(default=7, ge=1)  # recent days compared with the training window
+
+
 class ScoringSettings(Section):
     """``vessel-risk score``: the transparent rule baseline (the fall-back and the yardstick
     of every model). Each rule turns one piece of evidence into 0..1 (full at ``full_at``);
-    the score is the weighted mean of the rules."""
+    the score is the weighted mean of the rules. The champion model of ``models_dir``
+    scores instead once one is promoted."""
 
     rules: dict[str, RuleWeight] = Field(default_factory=_default_rules)
     reasons_per_score: int = Field(default=3, ge=1, le=10)
+    # a model's reason "came within X km of a departure point" only below this distance
+    reason_departure_within_km: float = Field(default=30.0, gt=0)
+    models_dir: Path | None = None  # model registry; null: the repository's models/
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
 
     @field_validator("rules")
     @classmethod
@@ -305,6 +350,79 @@ class LabelSettings(Section):
     weight_near_position: float = Field(default=0.5, ge=0, le=1)
 
 
+class WebSettings(Section):
+    """``vessel-risk serve``: the analysts' review application (pipeline/web).
+
+    The session-signing secret comes from the environment variable named here, else from a
+    file in the workspace that the app generates (mode 0600) on first start, so a secret never
+    sits in the config directory or the repository.
+    """
+
+    host: str = "127.0.0.1"  # default bind address of `vessel-risk serve`
+    port: int = Field(default=8080, ge=1, le=65535)
+    secret_env: str = Field(default="VESSEL_RISK_WEB_SECRET", min_length=1)
+    secret_file: str = Field(default="web_secret", min_length=1)  # relative to the workspace
+    session_lifetime_h: float = Field(default=12.0, gt=0, le=720)  # sign in again after this
+    secure_cookies: bool = False  # true when served over HTTPS (cookie sent on HTTPS only)
+    map_default_hours: int = Field(default=48, ge=1, le=720)  # track window on the alert map
+    map_max_hours: int = Field(default=336, ge=1, le=2160)
+    history_days: int = Field(default=90, ge=1, le=3650)  # port calls / incidents looked up
+
+
+def _default_event_evidence() -> dict[str, float]:
+    return {
+        "zone_dwell": 1.0, "dark_gap": 1.0, "encounter": 1.0, "heading_to_destination": 1.0,
+        "identity_conflict": 1.0, "loiter": 0.5, "port_visit": 0.0,
+    }
+
+
+class AlertSettings(Section):
+    """``vessel-risk alert``: how the scored day becomes the analysts' alert list.
+
+    Evidence strength of a vessel-day = sum over its events of the event type's weight x
+    (1 + ``evidence_night_factor`` x the event's share at night). A vessel alerted within
+    ``suppress_days`` is alerted again only with a new kind of evidence (an event type with a
+    weight above 0 that its earlier alerts did not have) or evidence at least
+    ``stronger_evidence_ratio`` times its earlier strength.
+    """
+
+    min_score: float = Field(default=0.3, ge=0, le=1)  # score (0..1) a vessel needs to alert
+    # Alerts a day the analysts can work, per region id; 'default' for regions not listed and
+    # vessels outside every region. Watchlist hits come on top of this.
+    daily_capacity: dict[str, int] = Field(default_factory=lambda: {"default": 20})
+    suppress_days: int = Field(default=7, ge=0, le=365)
+    stronger_evidence_ratio: float = Field(default=1.5, ge=1)
+    evidence_weight_by_event_type: dict[str, float] = Field(
+        default_factory=_default_event_evidence
+    )
+    evidence_night_factor: float = Field(default=1.0, ge=0)
+
+    @field_validator("daily_capacity")
+    @classmethod
+    def _capacity(cls, v: dict[str, int]) -> dict[str, int]:
+        if "default" not in v:
+            raise ValueError("needs a 'default' capacity (regions not listed)")
+        if any(n < 0 for n in v.values()):
+            raise ValueError("capacities must be >= 0")
+        return v
+
+    @field_validator("evidence_weight_by_event_type")
+    @classmethod
+    def _event_types(cls, v: dict[str, float]) -> dict[str, float]:
+        from pipeline.schemas import EVENT_TYPES
+
+        unknown = sorted(set(v) - set(EVENT_TYPES))
+        if unknown:
+            raise ValueError(f"unknown event type(s) {unknown}; known: {list(EVENT_TYPES)}")
+        if any(w < 0 for w in v.values()):
+            raise ValueError("weights must be >= 0")
+        return v
+
+    def capacity(self, region: str | None) -> int:
+        """Alerts a day for a region (the default when the region is not listed)."""
+        return self.daily_capacity.get(region or "default", self.daily_capacity["default"])
+
+
 class StageSections(Section):
     """Sections passed to the stages unchanged. A new stage adds its sub-model here."""
 
@@ -315,6 +433,8 @@ class StageSections(Section):
     events: EventSettings = Field(default_factory=EventSettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
     labels: LabelSettings = Field(default_factory=LabelSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
 
 class SettingsFile(StageSections):
