@@ -80,7 +80,11 @@ TOWARD = re.compile(r"toward destination (\S+)")
 def _night_at_departure(f: dict[str, Any], ev: EventIndex, s: Settings) -> str:
     dwell = ev.headline(f["mmsi"], "zone_dwell")
     where = _zone_name(s, dwell["zone_id"]) if dwell else "a departure area"
-    return f"spent {f['departure_zone_night_h']:.1f} h at night inside {where}"
+    night = float(f.get("departure_zone_night_h") or 0.0)
+    if night > 0:
+        return f"spent {night:.1f} h at night inside {where}"
+    # the model may weigh a daytime stay too: say what there was, not "0.0 h at night"
+    return f"spent {float(f.get('zone_dwell_h') or 0.0):.1f} h inside {where} (none of it at night)"
 
 
 def _dark_after_departure(f: dict[str, Any], ev: EventIndex, s: Settings) -> str:
