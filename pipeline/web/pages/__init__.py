@@ -1,0 +1,1 @@
+"""The pages of the review application, one module (one APIRouter) per page."""
