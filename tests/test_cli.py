@@ -87,18 +87,3 @@ def test_schema_documents_columns() -> None:
     result = run("schema", "positions")
     assert result.returncode == 0
     assert "sog_kn" in result.stdout and "not available" in result.stdout
-
-
-def test_demo_runs_twice_without_duplicates(tmp_path: Path) -> None:
-    home = tmp_path / "demo"
-    first = run("--home", str(home), "demo", "--json")
-    assert first.returncode == 0, first.stderr
-    lake = Lake(home / "lake")
-    counts = {d: lake.read("positions", d).num_rows for d in lake.dates("positions")}
-    assert counts and sum(counts.values()) > 5000
-    summary = json.loads(first.stdout)
-    top = summary["scores"][-1]["top"]
-    assert top and top[0]["rank"] == 1 and top[0]["reasons"]  # scored, with reasons
-    second = run("--home", str(home), "demo", "--json")
-    assert second.returncode == 0, second.stderr
-    assert {d: lake.read("positions", d).num_rows for d in lake.dates("positions")} == counts

@@ -101,3 +101,28 @@ def test_features_one_row_per_active_vessel(home: Path, settings: Settings) -> N
     before = Path(lake.partition_path("features", DAYS[1])).read_bytes()
     features_day(lake, settings, DAYS[1])
     assert Path(lake.partition_path("features", DAYS[1])).read_bytes() == before
+
+
+def test_shards_run_alone_then_merge_give_the_single_process_result(
+    home: Path, settings: Settings
+) -> None:
+    """The fanned-out path (one task per shard, then a merge) writes the same partition."""
+    from pipeline.errors import UserError
+    from pipeline.events.detect import detect_shard, merge_detect, staging_dir
+
+    lake = Lake(home / "lake")
+    day = DAYS[1]
+    detect_day(lake, settings, day)
+    single = Path(lake.partition_path("events", day)).read_bytes()
+    lake.delete_partition("events", day)
+    for k in (2, 0):
+        detect_shard(lake, settings, day, k, 3)
+    with pytest.raises(UserError, match=r"\[1\] of 3 are missing"):
+        merge_detect(lake, settings, day, 3)
+    assert not lake.has_partition("events", day)  # nothing half-written
+    detect_shard(lake, settings, day, 1, 3)
+    detect_shard(lake, settings, day, 1, 3)  # a retried shard overwrites its own part
+    summary = merge_detect(lake, settings, day, 3)
+    assert Path(lake.partition_path("events", day)).read_bytes() == single
+    assert sum(summary.events.values()) == lake.read("events", day).num_rows
+    assert not Path(staging_dir(lake, day, 3)).parent.exists()
