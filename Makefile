@@ -22,7 +22,7 @@ demo: install
 	$(VENV)/bin/vessel-risk --home $(DEMO_HOME) demo
 
 lint: install
-	$(VENV)/bin/ruff check pipeline tests benchmarks config/build $(wildcard dags)
+	$(VENV)/bin/ruff check pipeline tests benchmarks config/build $(wildcard dags) $(wildcard models/*.py)
 	$(VENV)/bin/mypy
 
 # Browser tests drive Debian's Chromium through Playwright (no browser download: the network
