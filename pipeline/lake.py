@@ -9,6 +9,7 @@ All I/O goes through a pyarrow file system, so the root may later be an object-s
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
@@ -22,6 +23,10 @@ import pyarrow.parquet as pq
 from pipeline.schemas import SORT_KEYS, TABLES
 
 PARTITION_FILE = "data.parquet"
+ROW_GROUP_ROWS = 1_000_000  # rows per Parquet row group
+# Row numbers are all distinct: a dictionary would only cost time (and bytes) before Parquet
+# falls back to plain encoding for them.
+NO_DICTIONARY = {"source_line"}
 UNDATED = "undated"
 
 
@@ -81,23 +86,44 @@ class Lake:
         keys = [k for k in SORT_KEYS.get(table, []) if k in data.column_names]
         if keys and data.num_rows and not presorted:
             data = data.sort_by([(k, "ascending") for k in keys])
+        groups = (data.slice(o, ROW_GROUP_ROWS) for o in range(0, data.num_rows, ROW_GROUP_ROWS))
+        return self.write_row_groups(table, day, groups)
+
+    def write_row_groups(self, table: str, day: date | None, groups: Iterable[pa.Table]) -> str:
+        """Replace one partition atomically with rows already in the table's sort order,
+        given one row group at a time (``ROW_GROUP_ROWS`` rows each, the last may be
+        shorter): the caller may prepare the next group while this one is encoded. The file
+        is the one ``write_partition`` writes for the same rows. No rows removes the partition.
+        """
+        schema = TABLES[table]
         final = self.partition_path(table, day)
-        if data.num_rows == 0:
-            self.delete_partition(table, day)
-            return final
         directory = final.rsplit("/", 1)[0]
-        self.fs.create_dir(directory, recursive=True)
         tmp = f"{directory}/.tmp-{uuid.uuid4().hex}.parquet"
-        try:
-            with self.fs.open_output_stream(tmp) as sink:
-                pq.write_table(
-                    data, sink, compression="zstd", row_group_size=1_000_000,
-                    write_statistics=True,
-                )
-            self.fs.move(tmp, final)
-        finally:
-            if self.fs.get_file_info(tmp).type == pafs.FileType.File:
-                self.fs.delete_file(tmp)
+        with contextlib.ExitStack() as open_files:
+            writer = None
+            try:
+                for group in groups:
+                    if group.num_rows == 0:
+                        continue
+                    if group.num_rows > ROW_GROUP_ROWS:
+                        raise ValueError(f"a row group holds at most {ROW_GROUP_ROWS:,} rows")
+                    if writer is None:
+                        self.fs.create_dir(directory, recursive=True)
+                        sink = open_files.enter_context(self.fs.open_output_stream(tmp))
+                        writer = open_files.enter_context(pq.ParquetWriter(
+                            sink, schema, compression="zstd", write_statistics=True,
+                            use_dictionary=[c for c in schema.names if c not in NO_DICTIONARY],
+                        ))
+                    writer.write_table(conform(group, schema), row_group_size=ROW_GROUP_ROWS)
+                if writer is None:
+                    self.delete_partition(table, day)
+                    return final
+                open_files.close()  # the writer's footer, then the file
+                self.fs.move(tmp, final)
+            finally:
+                open_files.close()
+                if self.fs.get_file_info(tmp).type == pafs.FileType.File:
+                    self.fs.delete_file(tmp)
         return final
 
     def delete_partition(self, table: str, day: date | None) -> None:

@@ -10,6 +10,7 @@ not depend on the order in which its files arrived.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ import pyarrow.compute as pc
 
 from pipeline.errors import UserError
 from pipeline.ingest import rules
+from pipeline.ingest.columns import filter_rows
 from pipeline.ingest.csv_ais import (
     STATIC_COLUMNS,
     CsvLayout,
@@ -32,9 +34,10 @@ from pipeline.ingest.csv_ais import (
     static_rows,
 )
 from pipeline.ingest.decoded import Decoded
-from pipeline.ingest.merge import RECORD, merge_into_lake
+from pipeline.ingest.merge import RECORD, MergeResult, merge_into_lake
 from pipeline.ingest.parquet_ais import read_parquet
 from pipeline.ingest.sources import MAGIC_PARQUET, SourceFile, looks_like_nmea, open_sources
+from pipeline.ingest.threads import pool
 from pipeline.lake import Lake
 from pipeline.schemas import POSITIONS, QUARANTINE, VESSEL_STATIC
 
@@ -125,12 +128,19 @@ def decode_source(
     """Sniff the format of one input and run its reader."""
     data = source.data
     if data.startswith(MAGIC_PARQUET):
+        source.hash_in_background()
         return read_parquet(data, source.name)
     header = parse_header(data)
     layout = detect_layout(header, layouts)
-    if layout is None and looks_like_nmea(data):
+    if layout is not None:
+        # pyarrow parses CSV on every core: hash afterwards, while the rows are validated
+        decoded = read_csv(data, layout, source.name)
+        source.hash_in_background()
+        return decoded
+    if looks_like_nmea(data):
         from pipeline.ingest.nmea import decode_nmea
 
+        source.hash_in_background()
         nm = decode_nmea(data, default_date=default_date, single_raw=False)
         return Decoded(
             positions=nm.positions, static=nm.static, rejects=nm.rejects,
@@ -138,15 +148,13 @@ def decode_source(
             header_lines=nm.header_lines, layout="nmea",
             raw_of=lambda lines: raw_lines(data, lines),
         )
-    if layout is None:
-        shown = ", ".join(header[:12]) if any(header) else "(empty)"
-        raise UserError(
-            f"{source.name}: line 1: unrecognised file format (header: {shown}). Expected raw "
-            "NMEA (!AIVDM…), Parquet with the lake's columns, or CSV in the MarineCadastre or "
-            "DMA layout; for another CSV layout add a mapping under ingest.csv_mappings in "
-            "config/settings.yaml"
-        )
-    return read_csv(data, layout, source.name)
+    shown = ", ".join(header[:12]) if any(header) else "(empty)"
+    raise UserError(
+        f"{source.name}: line 1: unrecognised file format (header: {shown}). Expected raw "
+        "NMEA (!AIVDM…), Parquet with the lake's columns, or CSV in the MarineCadastre or "
+        "DMA layout; for another CSV layout add a mapping under ingest.csv_mappings in "
+        "config/settings.yaml"
+    )
 
 
 def _quarantine_frame(
@@ -223,12 +231,30 @@ def validate(
 ) -> tuple[pa.Table, pa.Table, pd.DataFrame]:
     """Apply the rules to whole columns; return accepted positions and static rows (Arrow,
     lake columns) and the quarantine rows. Only rejected rows are ever copied row-wise."""
-    quarantine = []
+    quarantine: list[pd.DataFrame | Future[pd.DataFrame]] = []
     if len(decoded.rejects):
         quarantine.append(
             _quarantine_frame(source, "nmea" if decoded.layout == "nmea" else "positions",
                               decoded.rejects, decoded.rejects["raw"].tolist(), max_raw_chars)
         )
+
+    def rejected(rows: pa.Table, failed: np.ndarray, raw: list[object] | None,
+                 table_name: str) -> pd.DataFrame:
+        """Quarantine records of rejected rows, with their rule, detail and original text."""
+        rej = rows.to_pandas()
+        rej["rule"] = rules.names(failed)
+        rej["detail"] = _detail(rej).to_numpy()
+        if raw is not None:
+            missing = [i for i, r in enumerate(raw) if not isinstance(r, str)]
+            if missing and decoded.raw_of is not None:
+                cut = decoded.raw_of(rej["source_line"].to_numpy()[missing])
+                for i, text in zip(missing, cut, strict=True):
+                    raw[i] = text
+        elif decoded.raw_of is not None:
+            raw = list(decoded.raw_of(rej["source_line"].to_numpy()))
+        else:
+            raw = [""] * len(rej)
+        return _quarantine_frame(source, table_name, rej, [str(r) for r in raw], max_raw_chars)
 
     def check(attr: str, table_name: str) -> pa.Table:
         schema = POSITIONS if table_name == "positions" else VESSEL_STATIC
@@ -268,49 +294,61 @@ def validate(
             record = np.ones(table.num_rows, dtype=bool)
             bad_record = bad
         if bad_record.any():
-            rej = table.filter(pa.array(bad_record)).to_pandas()
-            rej["rule"] = rules.names(failed[bad_record])
-            rej["detail"] = _detail(rej).to_numpy()
-            if raw_text is not None:
-                raw = raw_text.to_numpy()[bad_record].tolist()
-                missing = [i for i, r in enumerate(raw) if not isinstance(r, str)]
-                if missing and decoded.raw_of is not None:
-                    cut = decoded.raw_of(rej["source_line"].to_numpy()[missing])
-                    for i, text in zip(missing, cut, strict=True):
-                        raw[i] = text
-            elif decoded.raw_of is not None:
-                raw = decoded.raw_of(rej["source_line"].to_numpy())
-            else:
-                raw = [""] * len(rej)
-            quarantine.append(_quarantine_frame(source, table_name, rej, raw, max_raw_chars))
+            # the quarantine records are built on a side thread while the accepted rows go on
+            quarantine.append(side.submit(
+                rejected, table.filter(pa.array(bad_record)), failed[bad_record],
+                None if raw_text is None else raw_text.to_numpy()[bad_record].tolist(),
+                table_name,
+            ))
         if bad.any():
-            table = table.filter(pa.array(~bad))
+            table = filter_rows(table, ~bad)
             record = record[~bad]
+        if table_name == "positions" and decoded.static_from_positions:
+            # identity rows from the accepted positions, grouped while the positions are cleaned
+            # (one file: no need to group on its source_id)
+            derived_static.append(pool().submit(static_rows, table))
         if table_name == "positions":
-            for name in ("sog_kn", "cog_deg", "heading_deg", "nav_status"):
-                if name in table.column_names:
-                    cleaned = pa.array(rules.null_unavailable(name, _numbers(table, name)),
-                                       from_pandas=True)
-                    table = table.set_column(table.column_names.index(name), name, cleaned)
-        keep = [c for c in table.column_names if c in schema.names or c in STATIC_COLUMNS]
+            names = [n for n in ("sog_kn", "cog_deg", "heading_deg", "nav_status")
+                     if n in table.column_names]
+            accepted = table
+            cleaned = list(pool().map(  # column by column on the pool: numpy releases the GIL
+                lambda n: pa.array(rules.null_unavailable(n, _numbers(accepted, n)),
+                                   from_pandas=True),
+                names,
+            ))
+            for name, col in zip(names, cleaned, strict=True):
+                table = table.set_column(table.column_names.index(name), name, col)
+        keep = [c for c in table.column_names
+                if (c in schema.names or c in STATIC_COLUMNS) and c != "source_id"]
         table = table.select(keep)
         if not record.all():
             table = table.append_column(RECORD, pa.array(record))
-        return table.append_column(
-            "source_id", pa.repeat(pa.scalar(source.source_id, pa.string()), table.num_rows)
-        )
+        return table
 
     span_limit = _span_limit(decoded, tolerance_h)
-    positions = check("positions", "positions")
-    if decoded.static_from_positions:
-        static = static_rows(positions)
-    else:
-        static = check("static", "vessel_static")
-    positions = positions.select([c for c in positions.column_names if c in POSITIONS.names])
-    q = pd.concat(quarantine, ignore_index=True) if quarantine else _quarantine_frame(
+    derived_static: list[Future[pa.Table]] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="quarantine") as side:
+        positions = check("positions", "positions")
+        if decoded.static_from_positions:
+            static = derived_static[0].result() if derived_static else VESSEL_STATIC.empty_table()
+        else:
+            static = check("static", "vessel_static")
+        positions = positions.select([c for c in positions.column_names if c in POSITIONS.names])
+        positions, static = (_with_source(t, source.source_id) for t in (positions, static))
+        frames = [q.result() if isinstance(q, Future) else q for q in quarantine]
+    q = pd.concat(frames, ignore_index=True) if frames else _quarantine_frame(
         source, "positions", pd.DataFrame({"source_line": [], "rule": [], "detail": []}), []
     )
     return positions, static, q
+
+
+def _with_source(table: pa.Table, source_id: str) -> pa.Table:
+    """The table with every row's ``source_id`` set to the file's content hash."""
+    if "source_id" in table.column_names:
+        table = table.drop_columns(["source_id"])
+    return table.append_column(
+        "source_id", pa.repeat(pa.scalar(source_id, pa.string()), table.num_rows)
+    )
 
 
 def _home_date(positions: pa.Table, default_date: date | None) -> date | None:
@@ -394,15 +432,32 @@ def _records(table: pa.Table) -> int:
 
 
 def _merge_into_lake(lake: Lake, batches: list[_Batch]) -> dict[str, list[str]]:
-    """Merge each batch's rows into the partitions of the days they touch."""
-    written: dict[str, list[str]] = {}
+    """Merge each batch's rows into the partitions of the days they touch. The positions
+    (by far the most rows) merge on a thread of their own while the static reports and
+    the quarantine are merged (Arrow, numpy and the Parquet writer release the GIL)."""
     ids = {b.source_id for b in batches}
-    for table, attr in (("positions", "positions"), ("vessel_static", "static")):
-        result = merge_into_lake(lake, table, [getattr(b, attr) for b in batches], ids, "timestamp")
-        if result.days:
-            written[table] = result.days
-        for i, b in enumerate(batches):
-            b.duplicates[table] = int(result.duplicates[i])
+    results: dict[str, MergeResult] = {}
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="positions") as side:
+        positions = side.submit(
+            merge_into_lake, lake, "positions", [b.positions for b in batches], ids, "timestamp"
+        )
+        results["vessel_static"] = merge_into_lake(
+            lake, "vessel_static", [b.static for b in batches], ids, "timestamp"
+        )
+        results["quarantine"] = _merge_quarantine(lake, batches, ids)
+        results["positions"] = positions.result()
+    written: dict[str, list[str]] = {}
+    for table in ("positions", "vessel_static", "quarantine"):
+        if results[table].days:
+            written[table] = results[table].days
+        if table != "quarantine":
+            for i, b in enumerate(batches):
+                b.duplicates[table] = int(results[table].duplicates[i])
+    return written
+
+
+def _merge_quarantine(lake: Lake, batches: list[_Batch], ids: set[str]) -> MergeResult:
+    """Each file's quarantine rows, filed by day, into lake/quarantine."""
     quarantine = []
     homes = []
     for b in batches:
@@ -419,10 +474,7 @@ def _merge_into_lake(lake: Lake, batches: list[_Batch]) -> dict[str, list[str]]:
             elif len(part):
                 quarantine.append(_to_arrow(part, QUARANTINE))
                 homes.append(home)
-    result = merge_into_lake(lake, "quarantine", quarantine, ids, None, homes)
-    if result.days:
-        written["quarantine"] = result.days
-    return written
+    return merge_into_lake(lake, "quarantine", quarantine, ids, None, homes)
 
 
 def _to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:

@@ -8,6 +8,8 @@ column is re-read as text and the offending rows go to quarantine as ``bad_numbe
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +20,7 @@ import pyarrow.csv as pacsv
 
 from pipeline.errors import UserError
 from pipeline.ingest.decoded import Decoded, empty_rejects
+from pipeline.ingest.threads import background
 from pipeline.schemas import VESSEL_STATIC
 
 # Lake column -> type family, for every column a CSV layout may map.
@@ -141,16 +144,18 @@ def read_csv(data: bytes, layout: CsvLayout, label: str) -> Decoded:
         if lake == "timestamp":
             typed[src] = pa.timestamp("us")
         elif lake in text_cols:
-            typed[src] = pa.string()
+            typed[src] = TEXT_TYPE
         else:
             typed[src] = pa.float64()
     parsers = [layout.timestamp_format] if layout.timestamp_format else [pacsv.ISO8601]
     try:
         table = _read_table(data, list(used.values()), typed, parsers, label)
     except pa.ArrowInvalid:  # some value does not parse: find it column by column as text
-        table = _read_table(
-            data, list(used.values()), dict.fromkeys(used.values(), pa.string()), [], label
-        )
+        as_text = {src: TEXT_TYPE if lake in text_cols else pa.string() for lake, src in used.items()}
+        table = _read_table(data, list(used.values()), as_text, [], label)
+    # quarantine records need the text of rejected lines; finding the lines of a day's file
+    # takes a whole-file scan, done on a spare core while the rows are validated
+    newlines = background(newline_offsets, data)
     n = table.num_rows
     cols: dict[str, object] = {}
     reason = np.full(n, None, dtype=object)
@@ -175,26 +180,18 @@ def read_csv(data: bytes, layout: CsvLayout, label: str) -> Decoded:
             else:
                 cols[lake] = _localise(col, layout.timestamp_tz)
         elif lake in layout.value_maps:
-            lowered = pc.utf8_lower(pc.utf8_trim_whitespace(col)).to_pandas()
+            values, codes = _distinct(col)
+            lowered = pc.utf8_lower(pc.utf8_trim_whitespace(values)).to_pandas()
             mapped = lowered.map(layout.value_maps[lake]).astype("float64")
-            cols[lake] = mapped.fillna(pd.to_numeric(lowered, errors="coerce")).to_numpy()
+            numbers = mapped.fillna(pd.to_numeric(lowered, errors="coerce")).to_numpy()
+            cols[lake] = _per_row(numbers, codes)
         elif lake == "imo":
-            cols[lake] = imo_numbers(col)
+            values, codes = _distinct(col)
+            cols[lake] = _per_row(imo_numbers(values), codes)
         elif lake == "transceiver_class":
-            cls = pc.utf8_trim_whitespace(col)
-            if layout.class_map:
-                cls = pc.utf8_lower(cls)
-                known = pa.array(list(layout.class_map))
-                cls = pc.if_else(
-                    pc.is_in(cls, known), pc.replace_substring_regex(
-                        cls, "^class ", ""), pa.scalar(None, pa.string()))
-                cls = pc.utf8_upper(cls)
-            ok = pc.fill_null(pc.is_in(cls, pa.array(["A", "B"])), False)
-            cols[lake] = pc.if_else(ok, cls, pa.scalar(None, pa.string()))
+            cols[lake] = map_text(col, lambda v: _transceiver_class(v, layout))
         elif lake in TEXT:
-            text = pc.utf8_trim_whitespace(col)
-            empty = pc.fill_null(pc.equal(text, ""), False)
-            cols[lake] = pc.if_else(empty, pa.scalar(None, pa.string()), text)
+            cols[lake] = map_text(col, _clean_text)
         elif pa.types.is_string(col.type):  # text fallback for a numeric column
             raw = col.to_pandas()
             num = pd.to_numeric(raw, errors="coerce")
@@ -221,7 +218,7 @@ def read_csv(data: bytes, layout: CsvLayout, label: str) -> Decoded:
                 "source_line": lines,
                 "rule": reason[rejected_mask].astype(str),
                 "detail": detail[rejected_mask].astype(str),
-                "raw": raw_lines(data, lines),
+                "raw": raw_lines(data, lines, newlines),
             }
         )
         out = out.filter(pa.array(~rejected_mask))
@@ -230,10 +227,72 @@ def read_csv(data: bytes, layout: CsvLayout, label: str) -> Decoded:
         static=None,
         rejects=rejects,
         records=n,
-        raw_of=lambda lines: raw_lines(data, lines),
+        raw_of=lambda lines: raw_lines(data, lines, newlines),
         layout=layout.name,
         static_from_positions=any(c in out.column_names for c in STATIC_COLUMNS),
     )
+
+
+# Text columns are read dictionary-encoded: a day's file repeats a few thousand names, call
+# signs and IMO numbers over millions of rows, so cleaning works on the distinct values and
+# copying, filtering and grouping rows moves 4-byte codes instead of strings. The lake still
+# stores plain strings (the merge casts to the schema).
+TEXT_TYPE = pa.dictionary(pa.int32(), pa.string())
+
+
+def _unified(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The column dictionary-encoded with one dictionary shared by all its chunks."""
+    if not pa.types.is_dictionary(col.type):
+        col = pc.dictionary_encode(col)
+    if col.num_chunks == 0:
+        return pa.chunked_array([pa.array([], pa.string()).dictionary_encode()])
+    return col.unify_dictionaries()
+
+
+def _distinct(col: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """Distinct values of a text column and, per row, the index of its value (-1 = null)."""
+    col = _unified(col)
+    codes = [pc.fill_null(ch.indices, -1).to_numpy(zero_copy_only=False) for ch in col.chunks]
+    return col.chunk(0).dictionary, np.concatenate(codes).astype(np.int64)
+
+
+def _per_row(per_value: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Per-value numbers spread to the rows (NaN for null rows)."""
+    return np.append(np.asarray(per_value, dtype="float64"), np.nan)[codes]
+
+
+def map_text(col: pa.ChunkedArray, fn: Callable[[pa.Array], pa.Array]) -> pa.ChunkedArray:
+    """``fn`` (string → string, elementwise) applied to a text column through its distinct
+    values; values that ``fn`` makes equal share one code again, so grouping on the result
+    equals grouping on the strings."""
+    col = _unified(col)
+    enc = pc.dictionary_encode(fn(col.chunk(0).dictionary))
+    chunks = [
+        pa.DictionaryArray.from_arrays(pc.take(enc.indices, ch.indices), enc.dictionary)
+        for ch in col.chunks
+    ]
+    return pa.chunked_array(chunks, type=TEXT_TYPE)
+
+
+def _clean_text(text: pa.Array) -> pa.Array:
+    """Surrounding whitespace trimmed; blank text is null."""
+    text = pc.utf8_trim_whitespace(text)
+    empty = pc.fill_null(pc.equal(text, ""), False)
+    return pc.if_else(empty, pa.scalar(None, pa.string()), text)
+
+
+def _transceiver_class(text: pa.Array, layout: CsvLayout) -> pa.Array:
+    """'A', 'B' or null, through the layout's class names when it has them."""
+    cls = pc.utf8_trim_whitespace(text)
+    if layout.class_map:
+        cls = pc.utf8_lower(cls)
+        known = pa.array(list(layout.class_map))
+        cls = pc.if_else(
+            pc.is_in(cls, known), pc.replace_substring_regex(
+                cls, "^class ", ""), pa.scalar(None, pa.string()))
+        cls = pc.utf8_upper(cls)
+    ok = pc.fill_null(pc.is_in(cls, pa.array(["A", "B"])), False)
+    return pc.if_else(ok, cls, pa.scalar(None, pa.string()))
 
 
 def _localise(col: pa.ChunkedArray, tz: str) -> pa.ChunkedArray:
@@ -246,7 +305,7 @@ def _localise(col: pa.ChunkedArray, tz: str) -> pa.ChunkedArray:
     return pc.cast(col, pa.timestamp("us", tz="UTC"))
 
 
-def imo_numbers(text: pa.ChunkedArray) -> np.ndarray:
+def imo_numbers(text: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """IMO numbers from text such as "IMO8207721" or "8207721"; NaN where there is none."""
     digits = pc.utf8_trim_whitespace(pc.replace_substring(pc.utf8_upper(text), "IMO", ""))
     digits = pc.if_else(pc.equal(digits, ""), pa.scalar(None, pa.string()), digits)
@@ -291,13 +350,15 @@ def static_rows(positions: pa.Table) -> pa.Table:
     """One static row per distinct identity a vessel broadcast in the file, stamped with the
     first time and the first line it was seen (decoded CSV repeats identity on every row).
 
-    Arrow's hash grouping: a day's file holds a few thousand identities for millions of rows.
+    Arrow's hash grouping: a day's file holds a few thousand identities for millions of rows
+    (text keys dictionary-encoded). Rows are grouped by ``source_id`` too when the table has
+    it; ingest calls this per file before stamping the source, so it need not.
     """
     cols = [c for c in STATIC_COLUMNS if c in positions.column_names]
     if not cols or positions.num_rows == 0:
         return VESSEL_STATIC.empty_table()
-    keys = ["mmsi", "source_id", *cols]
-    keys += ["transceiver_class"] if "transceiver_class" in positions.column_names else []
+    keys = ["mmsi", *cols]
+    keys += [c for c in ("transceiver_class", "source_id") if c in positions.column_names]
     grouped = (
         positions.select([*keys, "timestamp", "source_line"])
         .group_by(keys, use_threads=False)
@@ -326,11 +387,12 @@ def newline_offsets(data: bytes) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
-def raw_lines(data: bytes, lines: np.ndarray) -> list[str]:
-    """The exact text of the given 1-based line numbers (for quarantine records)."""
+def raw_lines(data: bytes, lines: np.ndarray, newlines: Future[np.ndarray] | None = None) -> list[str]:
+    """The exact text of the given 1-based line numbers (for quarantine records);
+    ``newlines`` is ``newline_offsets(data)`` when it is already being computed."""
     if len(lines) == 0:
         return []
-    nl = newline_offsets(data)
+    nl = newline_offsets(data) if newlines is None else newlines.result()
     idx = np.asarray(lines, dtype=np.int64) - 1
     inside = (idx >= 0) & (idx <= len(nl))
     safe = np.clip(idx, 0, len(nl))

@@ -6,19 +6,29 @@ the copy with the smallest (source_id, source_line) (so a day's content does not
 the order in which its files arrived), and each day is written atomically by the lake.
 Duplicates are *counted* by arrival: a row is a duplicate when the lake or an earlier file
 of the run already had it. Everything runs on Arrow tables and numpy, never row by row.
+
+Speed (a day of decoded AIS is millions of rows): the sort keys become numpy arrays once per
+merge; the leading integer keys are packed into one int64 that is sorted once, and only rows
+that tie on it are ordered by the remaining keys. One column-wise take per day then does the
+day split, the sort and the de-duplication together, and the days are written in parallel
+(Arrow, numpy and the Parquet writer release the GIL).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.lake import Lake, conform
+from pipeline.ingest.columns import take_row_groups
+from pipeline.ingest.threads import pool
+from pipeline.lake import ROW_GROUP_ROWS, Lake, conform
 from pipeline.schemas import DEDUP_KEYS, SORT_KEYS, TABLES
 
 ARRIVAL_SHIFT = 40  # arrival rank = batch << 40 | source_line
@@ -26,6 +36,7 @@ ARRIVAL_SHIFT = 40  # arrival rank = batch << 40 | source_line
 # run summary (e.g. the static half of an AIS type 19 message); their duplicates are not
 # counted. The column is never written.
 RECORD = "_record"
+PACK_LIMIT = 1 << 62  # packed sort keys stay below this (int64 with room to spare)
 
 
 @dataclass
@@ -41,6 +52,20 @@ def _day_numbers(table: pa.Table, day_column: str | None, fallback: Sequence[dat
         us = pc.cast(ts, pa.int64()).to_numpy(zero_copy_only=False)
         return np.floor_divide(us, 86_400_000_000)
     return np.array([(d - date(1970, 1, 1)).days if d else -1 for d in fallback], dtype=np.int64)
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``conform``, with the columns that need a cast cast in parallel first."""
+    todo = [f for f in schema
+            if f.name in table.column_names and not table.column(f.name).type.equals(f.type)]
+    cast = pool().map(lambda f: pc.cast(table.column(f.name), f.type), todo)
+    for f, col in zip(todo, cast, strict=True):
+        table = table.set_column(table.column_names.index(f.name), f.name, col)
+    return conform(table, schema)
+
+
+def _day(dn: int) -> date | None:
+    return None if dn < 0 else date(1970, 1, 1) + np.timedelta64(int(dn), "D").astype(object)
 
 
 def merge_into_lake(
@@ -69,7 +94,7 @@ def merge_into_lake(
             t = t.drop_columns([RECORD])
         else:
             record = np.ones(t.num_rows, dtype=bool)
-        t = conform(t, schema)
+        t = _conform(t, schema)
         parts.append(t)
         batch_ids.append(np.full(t.num_rows, i, dtype=np.int64))
         records.append(record)
@@ -81,90 +106,232 @@ def merge_into_lake(
     if not parts:
         return MergeResult([], dups)
     new = pa.concat_tables(parts)
-    batch = np.concatenate(batch_ids)
-    is_record = np.concatenate(records)
+    del parts
+    merge = _TableMerge(
+        lake, table_name, new, np.concatenate(batch_ids), np.concatenate(records),
+        replace_sources, n_batches,
+    )
     days = np.concatenate(day_nums)
-    keys = DEDUP_KEYS.get(table_name)
-    written = []
-    for dn in np.unique(days):
-        day = None if dn < 0 else date(1970, 1, 1) + np.timedelta64(int(dn), "D").astype(object)
-        mask = days == dn
-        part = new if mask.all() else new.filter(pa.array(mask))
-        part_batch = batch[mask]
-        part_record = is_record[mask]
-        existing = lake.read_partition(table_name, day)
-        if existing.num_rows and replace_sources:
-            keep = pc.invert(pc.is_in(existing.column("source_id"), pa.array(sorted(replace_sources))))
+    unique_days = [int(d) for d in np.unique(days)]
+    if len(unique_days) == 1:
+        results = [merge.day(unique_days[0], None)]
+    else:
+        with ThreadPoolExecutor(max_workers=min(len(unique_days), max(1, pa.cpu_count())),
+                                thread_name_prefix="merge") as pool:
+            results = list(pool.map(lambda dn: merge.day(dn, np.flatnonzero(days == dn)),
+                                    unique_days))
+    for _, day_dups in results:
+        dups += day_dups
+    return MergeResult([d for d, _ in results], dups)
+
+
+class _TableMerge:
+    """The rows of one run for one table, and how each day of them enters the lake."""
+
+    def __init__(self, lake: Lake, table_name: str, new: pa.Table, batch: np.ndarray,
+                 is_record: np.ndarray, replace_sources: set[str], n_batches: int) -> None:
+        self.lake, self.table_name, self.new = lake, table_name, new
+        self.batch, self.is_record = batch, is_record
+        self.replace_sources, self.n_batches = replace_sources, n_batches
+        self.dedup_keys = DEDUP_KEYS.get(table_name) or []
+        self.sort_keys = SORT_KEYS[table_name]
+        needed = dict.fromkeys([*self.sort_keys, *self.dedup_keys])
+        if self.dedup_keys:
+            needed["source_line"] = None
+        # computed once for all days (column by column on the pool), before the days run
+        self.keys = dict(zip(needed, pool().map(lambda k: _key_values(new.column(k)), needed),
+                             strict=True))
+
+    def day(self, dn: int, rows_new: np.ndarray | None) -> tuple[str, np.ndarray]:
+        """Merge the new rows ``rows_new`` (None = all) of day ``dn`` with what the lake holds
+        for that day and write the partition; returns the day and duplicates per batch."""
+        day = _day(dn)
+        dups = np.zeros(self.n_batches, dtype=np.int64)
+        existing = self.lake.read_partition(self.table_name, day)
+        if existing.num_rows and self.replace_sources:
+            keep = pc.invert(pc.is_in(existing.column("source_id"),
+                                      pa.array(sorted(self.replace_sources))))
             existing = existing.filter(keep)
-        merged = pa.concat_tables([existing, part]) if existing.num_rows else part
-        del part
-        merged_batch = np.concatenate([np.full(existing.num_rows, -1, dtype=np.int64), part_batch])
-        merged_record = np.concatenate([np.zeros(existing.num_rows, dtype=bool), part_record])
-        del existing
-        order = sort_order(merged, SORT_KEYS[table_name])
+        n_old = existing.num_rows
+        n_new = self.new.num_rows if rows_new is None else len(rows_new)
+        arrays = dict(zip(self.keys, pool().map(
+            lambda k: _day_sortable(_key_values(existing.column(k)) if n_old else None,
+                                    self.keys[k], rows_new),
+            self.keys,
+        ), strict=True))
+        batch = np.full(n_old + n_new, -1, dtype=np.int64)
+        batch[n_old:] = self.batch if rows_new is None else self.batch[rows_new]
+        record = np.zeros(n_old + n_new, dtype=bool)
+        record[n_old:] = self.is_record if rows_new is None else self.is_record[rows_new]
+        order, start = sorted_groups(arrays, self.sort_keys, self.dedup_keys)
         rows = order
-        if keys:
-            start = _group_starts(merged, keys, order)
-            sorted_batch = merged_batch[order]
-            lines = merged.column("source_line").to_numpy()[order]
-            arrival = (sorted_batch << ARRIVAL_SHIFT) + lines
-            group = np.cumsum(start) - 1
-            first_arrival = np.minimum.reduceat(arrival, np.flatnonzero(start))
-            late = (arrival != first_arrival[group]) & (sorted_batch >= 0) & merged_record[order]
-            dups += np.bincount(sorted_batch[late], minlength=n_batches)[:n_batches]
+        if start is not None:
+            late = _late_arrivals(start, order, batch, arrays["source_line"], record)
+            dups += np.bincount(batch[late], minlength=self.n_batches)[: self.n_batches]
             rows = order[start]
-            del sorted_batch, lines, arrival, group, late, start
-        # one take does both the sort and the de-duplication (a single copy of the day)
-        if len(rows) != merged.num_rows or np.any(rows[1:] < rows[:-1]):
-            merged = merged.take(pa.array(rows))
-        lake.write_partition(table_name, day, merged, presorted=True)
-        del merged
-        written.append(day.isoformat() if day else "undated")
-    return MergeResult(written, dups)
+        # positions in ``merged`` = the lake's rows, then all new rows of the run
+        merged = pa.concat_tables([existing, self.new]) if n_old else self.new
+        if rows_new is not None and n_old:
+            rows = np.where(rows < n_old, rows, n_old + rows_new[np.maximum(rows - n_old, 0)])
+        elif rows_new is not None:
+            rows = rows_new[rows]
+        if len(rows) == merged.num_rows and not np.any(rows[1:] < rows[:-1]):
+            self.lake.write_partition(self.table_name, day, merged, presorted=True)
+        else:  # one copy does split, sort and de-duplication, a row group at a time
+            # a column that holds one value (the source of a one-file run) is repeated
+            constant = {} if n_old else {
+                k: v[0][0] for k, v in self.keys.items()
+                if isinstance(v, tuple) and len(v[0]) == 1 and v[1].min() == 0
+            }
+            groups = take_row_groups(merged, rows, ROW_GROUP_ROWS, constant)
+            self.lake.write_row_groups(self.table_name, day, groups)
+        return (day.isoformat() if day else "undated"), dups
 
 
-def _sortable(column: pa.ChunkedArray) -> np.ndarray:
-    """A numpy array that sorts like the column, nulls last."""
+def _late_arrivals(start: np.ndarray, order: np.ndarray, batch: np.ndarray,
+                   lines: np.ndarray, record: np.ndarray) -> np.ndarray:
+    """Rows (day positions) that are duplicates by arrival: their group holds a row that
+    arrived earlier (the lake's, or an earlier batch's, or an earlier line of the same batch).
+    Only groups of two or more rows can hold one."""
+    in_multi = ~start
+    in_multi[:-1] |= ~start[1:]
+    p = np.flatnonzero(in_multi)  # sorted positions in groups of 2+, each group from its start
+    if len(p) == 0:
+        return np.zeros(0, dtype=np.int64)
+    rows = order[p]
+    sorted_batch = batch[rows]
+    arrival = (sorted_batch << ARRIVAL_SHIFT) + lines[rows]
+    firsts = start[p]
+    group = np.cumsum(firsts) - 1
+    first_arrival = np.minimum.reduceat(arrival, np.flatnonzero(firsts))
+    late = (arrival != first_arrival[group]) & (sorted_batch >= 0) & record[rows]
+    return rows[late]
+
+
+# --- sort keys as numpy ---------------------------------------------------------------------
+
+# A string key as (its distinct values, per-row index into them, -1 for null); numbers as is.
+KeyValues = np.ndarray | tuple[np.ndarray, np.ndarray]
+
+
+def _key_values(column: pa.ChunkedArray) -> KeyValues:
+    """What a key column contributes to sorting, before strings are ranked."""
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        if len(column) and not column.null_count:  # e.g. the source of a one-file run
+            span = pc.min_max(column)
+            if span["min"] == span["max"]:
+                return (np.array([span["min"].as_py()], dtype=object),
+                        np.zeros(len(column), dtype=np.int64))
         enc = pc.dictionary_encode(column.combine_chunks())
-        rank = np.argsort(np.argsort(np.asarray(enc.dictionary.to_pylist(), dtype=object)))
-        idx = enc.indices.to_numpy(zero_copy_only=False)
-        if enc.indices.null_count:
-            idx = np.where(np.isnan(idx), len(rank), idx).astype(np.int64)
-            return np.append(rank, len(rank))[idx]
-        return rank[idx]
+        idx = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        return np.asarray(enc.dictionary.to_pylist(), dtype=object), idx
+    return _sortable_number(column)
+
+
+def _sortable_number(column: pa.ChunkedArray) -> np.ndarray:
+    """A numpy array that sorts like the column, nulls (and NaN) last."""
     if pa.types.is_timestamp(column.type):
         column = pc.cast(column, pa.int64())
     values = column.to_numpy(zero_copy_only=False)
     if values.dtype.kind in "iu" or values.dtype.kind == "b":
         return values
-    return np.where(np.isnan(values), np.inf, values)
+    nan = np.isnan(values)
+    return np.where(nan, np.inf, values) if nan.any() else values
 
 
-def sort_order(table: pa.Table, keys: Sequence[str]) -> np.ndarray:
-    """Row order that sorts the table by ``keys`` ascending. String keys are replaced by
-    their ranks first, so the multi-key sort compares numbers only; keys constant over the
-    table are skipped."""
-    arrays = {}
-    for k in keys:
-        values = _sortable(table.column(k))
-        if len(values) and values.min() != values.max():
-            arrays[k] = values
-    if not arrays:
-        return np.arange(table.num_rows)
-    ranked = pa.table(arrays)
-    order = pc.sort_indices(ranked, sort_keys=[(k, "ascending") for k in arrays])
-    return np.asarray(order.to_numpy(), dtype=np.int64)
+def _day_sortable(old: KeyValues | None, new: KeyValues, rows_new: np.ndarray | None) -> np.ndarray:
+    """Sortable values of one key for a day: the lake's rows, then the day's new rows.
+    Strings become ranks over the distinct values of both (null ranks last)."""
+    if isinstance(new, tuple):
+        values, idx = new
+        parts = [(values, idx if rows_new is None else idx[rows_new])]
+        if isinstance(old, tuple):
+            parts.insert(0, old)
+        distinct, rank = np.unique(np.concatenate([v for v, _ in parts]), return_inverse=True)
+        out, offset = [], 0
+        for v, i in parts:
+            ranks = np.append(rank[offset : offset + len(v)], len(distinct))
+            out.append(ranks[i])
+            offset += len(v)
+        return np.concatenate(out) if len(out) > 1 else out[0]
+    assert not isinstance(old, tuple)
+    day_new = new if rows_new is None else new[rows_new]
+    return day_new if old is None else np.concatenate([old, day_new])
 
 
-def _group_starts(table: pa.Table, keys: Sequence[str], order: np.ndarray) -> np.ndarray:
-    """For the rows in ``order`` (sorted by the keys): True where a row's key differs from
-    the previous row's. Nulls compare equal to nulls (they map to one sortable value)."""
-    n = len(order)
-    same = np.ones(max(n - 1, 0), dtype=bool)
-    for k in keys:
-        values = _sortable(table.column(k))[order]
-        same &= values[1:] == values[:-1]
+def sorted_groups(
+    arrays: dict[str, np.ndarray], sort_keys: Sequence[str], dedup_keys: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The stable ascending order of the rows by ``sort_keys`` and, when there are
+    ``dedup_keys``, for each sorted position whether it starts a new run of rows equal on
+    them (a row equals only its sorted neighbours; NaN and null equal themselves).
+
+    Keys constant over the rows are skipped. The leading integer keys are packed into one
+    int64 (the first as a dense rank) and sorted once; only the rows that tie on it are
+    then ordered by the other keys and, last, by their position (what makes it stable).
+    """
+    n = len(next(iter(arrays.values()))) if arrays else 0
+    keys = [k for k in sort_keys if len(arrays[k]) and arrays[k].min() != arrays[k].max()]
+    if not keys:
+        order = np.arange(n)
+        lead = np.zeros(n, dtype=np.int64)
+        packed: list[str] = []
+    else:
+        lead, packed = _pack([arrays[k] for k in keys], keys)
+        order = np.argsort(lead)
+    sorted_lead = lead[order]
+    tie = sorted_lead[1:] == sorted_lead[:-1]
+    if tie.any():
+        rest = [arrays[k] for k in keys[len(packed):]]
+        in_tie = np.zeros(n, dtype=bool)
+        in_tie[1:] = tie
+        in_tie[:-1] |= tie
+        pos = np.flatnonzero(in_tie)
+        group = np.cumsum(np.concatenate([[True], ~tie]))[pos]
+        sub = order[pos]
+        # np.lexsort: the last key is the primary one
+        order[pos] = sub[np.lexsort([sub, *(a[sub] for a in reversed(rest)), group])]
+    if not dedup_keys:
+        return order, None
+    if set(packed) <= set(dedup_keys):
+        # rows equal on the dedup keys are equal on the packed lead: only ties can be equal
+        candidates = np.flatnonzero(tie)
+        remaining = [k for k in dedup_keys if k not in packed]
+    else:
+        candidates = np.arange(max(n - 1, 0))
+        remaining = list(dedup_keys)
+    for k in remaining:
+        if len(candidates) == 0:
+            break
+        values = arrays[k]
+        same = values[order[candidates]] == values[order[candidates + 1]]
+        candidates = candidates[same]
     start = np.ones(n, dtype=bool)
-    start[1:] = ~same
-    return start
+    start[candidates + 1] = False
+    return order, start
+
+
+def _pack(arrays: list[np.ndarray], keys: list[str]) -> tuple[np.ndarray, list[str]]:
+    """One int64 that orders like the leading integer keys together, and the keys it holds.
+    The first key enters as its dense rank, each following one as its offset from its
+    minimum, as long as the product of the ranges stays below ``PACK_LIMIT``."""
+    first = arrays[0]
+    if first.dtype.kind not in "iub":
+        return first, keys[:1]
+    if len(arrays) == 1 or arrays[1].dtype.kind not in "iub":
+        return first.astype(np.int64, copy=False), keys[:1]
+    codes, distinct = pd.factorize(first, sort=True)
+    lead = codes.astype(np.int64, copy=False)
+    span = len(distinct)
+    packed = keys[:1]
+    for a, k in zip(arrays[1:], keys[1:], strict=True):
+        if a.dtype.kind not in "iub":
+            break
+        lo, hi = int(a.min()), int(a.max())
+        width = hi - lo + 1
+        if span * width >= PACK_LIMIT:
+            break
+        lead = lead * width + (a.astype(np.int64, copy=False) - lo)
+        span *= width
+        packed.append(k)
+    return lead, packed

@@ -8,12 +8,14 @@ import io
 import re
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import fsspec
 
 from pipeline.errors import UserError
+from pipeline.ingest.threads import background
 
 MAGIC_GZIP = b"\x1f\x8b"
 MAGIC_ZIP = b"PK\x03\x04"
@@ -22,11 +24,27 @@ MAGIC_PARQUET = b"PAR1"
 
 @dataclass(frozen=True)
 class SourceFile:
-    """One logical input: a file, or one member of a zip archive."""
+    """One logical input: a file, or one member of a zip archive.
+
+    Hashing a day of AIS costs a tenth of a second or more, so a reader may have it done on
+    the ingest thread pool (``hash_in_background``) while the cores would otherwise idle;
+    ``source_id`` waits for it, or hashes on the spot when nobody started it.
+    """
 
     name: str  # what the user sees in summaries and quarantine: file name, or archive:member
-    source_id: str  # sha256 of the member's bytes, 16 hex: the row provenance in the lake
     data: bytes
+    _digest: list[Future[str]] = field(default_factory=list, repr=False, compare=False)
+
+    def hash_in_background(self) -> None:
+        if not self._digest:
+            self._digest.append(background(content_id, self.data))
+
+    @property
+    def source_id(self) -> str:
+        """sha256 of the member's bytes, 16 hex: the row provenance in the lake."""
+        if not self._digest:
+            return content_id(self.data)
+        return self._digest[0].result()
 
 
 def content_id(data: bytes) -> str:
@@ -54,10 +72,10 @@ def open_sources(path: str | Path) -> Iterator[SourceFile]:
             raise UserError(f"{text}: the zip archive holds no files")
         for member in members:
             data = _maybe_gunzip(archive.read(member), f"{name}:{member.filename}")
-            yield SourceFile(f"{name}:{member.filename}", content_id(data), data)
+            yield SourceFile(f"{name}:{member.filename}", data)
         return
     data = _maybe_gunzip(raw, text)
-    yield SourceFile(name, content_id(data), data)
+    yield SourceFile(name, data)
 
 
 def _maybe_gunzip(data: bytes, label: str) -> bytes:

@@ -198,3 +198,36 @@ def test_quarantined_raw_text_is_cut_at_the_configured_length(tmp_path: Path, la
     assert f.quarantined == {"position_unavailable": 1}
     (raw,) = lake.read_partition("quarantine", DAY).to_pandas()["raw"]
     assert len(raw) == 120 and raw == ",".join(fields)[:120]
+
+
+@pytest.mark.parametrize("bad_number", [False, True])
+def test_text_cleaned_per_value_and_identities_grouped(tmp_path: Path, lake: Lake,
+                                                       bad_number: bool) -> None:
+    header = "MMSI,BaseDateTime,LAT,LON,SOG,COG,Heading,VesselName,IMO,CallSign,VesselType,Status,Length,Width,Draft,Cargo,TransceiverClass"
+    rows = [
+        "367379190,2022-01-03T00:00:00,30.37,-88.56,0.0,336.2,511,EAGLE,IMO8207721,WTD4583,31,0,28,11,3.3,52,A",
+        "367379190,2022-01-03T00:01:00,30.37,-88.56,0.0,336.2,511, EAGLE ,8207721,WTD4583 ,31,0,28,11,3.3,52, A",
+        "367379190,2022-01-03T00:02:00,30.37,-88.56,0.0,336.2,511,EAGLE  ,IMO 8207721,WTD4583,31,0,28,11,3.3,52,A",
+        "338148873,2022-01-03T00:03:00,33.60,-117.91,0.0,280.0,511,   ,garbage,  ,37,,14,,,,C",
+        "338148873,2022-01-03T00:04:00,33.60,-117.91,"
+        + ("fast" if bad_number else "1.0") + ",280.0,511,,,,37,,14,,,,B",
+    ]
+    path = tmp_path / "AIS_2022_01_03.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    (f,) = ingest_ais([path], lake).files
+    assert f.accepted == (4 if bad_number else 5)
+    pos = lake.read("positions", DAY).to_pandas()
+    by_line = pos.set_index("source_line")["transceiver_class"]
+    assert by_line[2] == by_line[3] == by_line[4] == "A" and pd.isna(by_line[5])
+    static = lake.read("vessel_static", DAY).to_pandas()
+    eagle = static[static["mmsi"] == 367379190]
+    # three spellings of one identity: one static row, first seen on line 2
+    assert len(eagle) == 1
+    assert eagle.iloc[0][["name", "imo", "call_sign", "source_line"]].tolist() == [
+        "EAGLE", 8207721, "WTD4583", 2]
+    # blank text is null; class C is no class, so line 6 (class B) is another identity
+    blank = static[static["mmsi"] == 338148873].sort_values("source_line")
+    assert blank["source_line"].tolist() == ([5] if bad_number else [5, 6])
+    assert blank["transceiver_class"].isna().tolist() == ([True] if bad_number else [True, False])
+    assert blank["name"].isna().all() and blank["call_sign"].isna().all()
+    assert blank["imo"].isna().all() and (blank["ship_type"] == 37).all()
