@@ -67,17 +67,9 @@ def asset_for(table: str) -> Asset:
 
 def on_failure(context: Any) -> None:
     """Record the failed task in the runs table and mail it when SMTP is configured."""
-    from pipeline.orchestration import run_day_or_none, task_failed
+    from pipeline.orchestration import failure_callback
 
-    ti, run = context.get("ti"), context.get("dag_run")
-    try:
-        day = run_day_or_none(context.get("data_interval_start"),
-                              (context.get("params") or {}).get("date"))
-    except Exception:
-        day = None
-    task_failed(getattr(run, "dag_id", "?"), getattr(ti, "task_id", "?"),
-                getattr(run, "run_id", "?"), day, str(context.get("exception")),
-                getattr(ti, "log_url", None))
+    failure_callback(context)
 
 
 def build(kind: str, spec: dict[str, Any]) -> Any:

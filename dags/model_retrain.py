@@ -46,12 +46,9 @@ on the same window registers the same model again.
 
 def on_failure(context: Any) -> None:
     """Record the failed task in the runs table and mail it when SMTP is configured."""
-    from pipeline.orchestration import task_failed
+    from pipeline.orchestration import failure_callback
 
-    ti, run = context.get("ti"), context.get("dag_run")
-    task_failed(getattr(run, "dag_id", "?"), getattr(ti, "task_id", "?"),
-                getattr(run, "run_id", "?"), None, str(context.get("exception")),
-                getattr(ti, "log_url", None))
+    failure_callback(context, with_day=False)
 
 
 @dag(

@@ -479,6 +479,22 @@ def notify_failure(subject: str, body: str, environ: Mapping[str, str] | None = 
     return True
 
 
+def failure_callback(context: Mapping[str, Any], with_day: bool = True) -> None:
+    """The DAGs' ``on_failure_callback``: the failed task, its run and (for day-partitioned
+    DAGs) its partition day out of Airflow's context, then ``task_failed``."""
+    ti, run = context.get("ti"), context.get("dag_run")
+    day = None
+    if with_day:
+        try:
+            day = run_day_or_none(context.get("data_interval_start"),
+                                  (context.get("params") or {}).get("date"))
+        except Exception:  # an unparsable param must not hide the original failure
+            day = None
+    task_failed(getattr(run, "dag_id", "?"), getattr(ti, "task_id", "?"),
+                getattr(run, "run_id", "?"), day, str(context.get("exception")),
+                getattr(ti, "log_url", None))
+
+
 def task_failed(dag_id: str, task_id: str, run_id: str, day: date | None, error: str,
                 log_url: str | None = None) -> None:
     """What the DAGs' ``on_failure_callback`` does: record, then mail when configured.

@@ -182,6 +182,26 @@ def test_failure_is_recorded_and_mailed_when_configured(
         {"features", "score"}
 
 
+def test_failure_callback_reads_task_and_day_from_the_airflow_context(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from pipeline.orchestration import failure_callback
+
+    monkeypatch.setenv("VESSEL_RISK_HOME", str(env.workspace.home))
+    monkeypatch.setenv("VESSEL_RISK_DB_URL", str(env.engine.url))
+    monkeypatch.delenv("VESSEL_RISK_SMTP_URL", raising=False)
+    context = {"ti": SimpleNamespace(task_id="alert", log_url=None),
+               "dag_run": SimpleNamespace(dag_id="vessel_risk_daily", run_id="manual__9"),
+               "params": {"date": "2025-11-04"}, "exception": ValueError("store down")}
+    failure_callback(context)
+    failure_callback({**context, "params": {"date": "not a date"}})  # still recorded
+    failed = [r for r in recent_runs(env.engine) if r["status"] == "failed"]
+    assert [(r["stage"], r["date"]) for r in failed] == [("alert", None), ("alert", "2025-11-04")]
+    assert all("store down" in r["message"] for r in failed)
+
+
 def test_ensure_app_database_creates_and_migrates_once() -> None:
     from sqlalchemy import create_engine, inspect, text
 
