@@ -37,6 +37,7 @@ from sqlalchemy import Engine
 from pipeline.alerts import queries
 from pipeline.alerts.csvsafe import write_csv
 from pipeline.alerts.evidence import evidence_collections
+from pipeline.alerts.history import filter_ids, incidents_of, port_calls_of
 from pipeline.alerts.store import MARKINGS, record_run, utcnow
 from pipeline.alerts.svgmap import render_svg
 from pipeline.config import Settings
@@ -94,40 +95,18 @@ class ReportSummary:
 # --------------------------------------------------------------------------- lake look-ups
 
 
-def _filter_ids(table: pa.Table, column: str, ids: Sequence[int]) -> pa.Table:
-    if table.num_rows == 0 or not ids:
-        return table.slice(0, 0)
-    mask = pc.fill_null(pc.is_in(table[column], pa.array(sorted(set(ids)), pa.int64())), False)
-    return table.filter(mask)
-
-
 def port_calls_by_vessel(lake: Lake, alerts: list[dict[str, Any]], day: date, days: int
                          ) -> dict[str, list[dict[str, Any]]]:
-    """Declared port calls in the ``days`` before and on ``day`` of every alerted vessel,
-    matched by MMSI or IMO, newest first, by alert id."""
-    table = lake.read("port_calls", day - timedelta(days=days), day)
-    by_mmsi = _filter_ids(table, "mmsi", [a["mmsi"] for a in alerts]).to_pylist()
-    by_imo = _filter_ids(table, "imo", [a["imo"] for a in alerts if a.get("imo")]).to_pylist()
-    out: dict[str, list[dict[str, Any]]] = {}
-    for a in alerts:
-        rows = {r["call_id"]: r for r in by_mmsi if r["mmsi"] == a["mmsi"]}
-        if a.get("imo"):
-            rows.update({r["call_id"]: r for r in by_imo if r["imo"] == a["imo"]})
-        out[a["alert_id"]] = sorted(rows.values(), key=lambda r: r["arrival_time"], reverse=True)
-    return out
+    """Declared port calls of every alerted vessel (pipeline.alerts.history), by alert id."""
+    calls = port_calls_of(lake, [(a["mmsi"], a.get("imo")) for a in alerts], day, days)
+    return {a["alert_id"]: calls[a["mmsi"]] for a in alerts}
 
 
 def incidents_by_vessel(lake: Lake, alerts: list[dict[str, Any]], day: date, days: int
                         ) -> dict[str, list[dict[str, Any]]]:
-    """Incident reports linked to each alerted vessel (lake/incident_matches), newest first."""
-    table = _filter_ids(lake.read("incident_matches", day - timedelta(days=days), day), "mmsi",
-                        [a["mmsi"] for a in alerts]).to_pylist()
-    out: dict[str, list[dict[str, Any]]] = {}
-    for a in alerts:
-        rows = [r for r in table if r["mmsi"] == a["mmsi"]]
-        out[a["alert_id"]] = sorted(rows, key=lambda r: (r["incident_date"], r["confidence"]),
-                                    reverse=True)
-    return out
+    """Incident reports linked to every alerted vessel (pipeline.alerts.history), by alert id."""
+    found = incidents_of(lake, [a["mmsi"] for a in alerts], day, days)
+    return {a["alert_id"]: found[a["mmsi"]] for a in alerts}
 
 
 def latest_destinations(lake: Lake, mmsis: Sequence[int], start: date, end: date
@@ -135,7 +114,7 @@ def latest_destinations(lake: Lake, mmsis: Sequence[int], start: date, end: date
     """The last destination (and when) each vessel broadcast between ``start`` and ``end``:
     vectorised over the static reports (sort, then the last row of each MMSI)."""
     table = lake.read("vessel_static", start, end, columns=["mmsi", "timestamp", "destination"])
-    table = _filter_ids(table, "mmsi", mmsis)
+    table = filter_ids(table, "mmsi", mmsis)
     present = pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(table["destination"]), ""),
                            False)
     table = table.filter(present)

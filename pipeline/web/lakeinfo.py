@@ -7,27 +7,19 @@ the day partitions it needs and filters them by MMSI with Arrow compute, never r
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.alerts.history import incidents_of, port_calls_of
 from pipeline.lake import Lake
 from pipeline.schemas import EVENTS
 
 
 def _rows(table: pa.Table) -> list[dict[str, Any]]:
     return table.to_pylist()
-
-
-def _read_days(lake: Lake, table: str, start: date, end: date) -> pa.Table:
-    """Rows of the partitions that exist between start and end (one directory listing instead
-    of a lookup per day: record tables such as port calls have few, scattered days)."""
-    days = [d for d in lake.dates(table) if start <= d <= end]
-    parts = [lake.read_partition(table, d) for d in days]
-    parts = [t for t in parts if t.num_rows]
-    return pa.concat_tables(parts) if parts else lake.read_partition(table, None).slice(0, 0)
 
 
 def _for_mmsi(table: pa.Table, mmsi: int) -> pa.Table:
@@ -49,27 +41,14 @@ def events_in_window(lake: Lake, mmsi: int, start: datetime, end: datetime) -> l
 def port_calls_for(lake: Lake, mmsi: int, imo: int | None, end: date, days: int
                    ) -> list[dict[str, Any]]:
     """Declared port calls of the vessel (by MMSI, or IMO when known) in the last ``days``
-    days up to ``end``, newest first."""
-    table = _read_days(lake, "port_calls", end - timedelta(days=days), end)
-    if table.num_rows == 0:
-        return []
-    match = pc.fill_null(pc.equal(table["mmsi"], pa.scalar(mmsi, pa.int64())), False)
-    if imo:
-        match = pc.or_(match, pc.fill_null(pc.equal(table["imo"], pa.scalar(imo, pa.int64())),
-                                           False))
-    rows = _rows(table.filter(match))
-    rows.sort(key=lambda r: r["arrival_time"], reverse=True)
-    return rows
+    days up to ``end``, newest first (the report's reader: pipeline.alerts.history)."""
+    return port_calls_of(lake, [(mmsi, imo)], end, days)[mmsi]
 
 
 def incidents_for(lake: Lake, mmsi: int, end: date, days: int) -> list[dict[str, Any]]:
     """Incident reports linked to the vessel (lake/incident_matches), newest first, with how
     they were linked and how confident the link is."""
-    table = _for_mmsi(_read_days(lake, "incident_matches", end - timedelta(days=days), end),
-                      mmsi)
-    rows = _rows(table)
-    rows.sort(key=lambda r: (r["incident_date"], r["confidence"]), reverse=True)
-    return rows
+    return incidents_of(lake, [mmsi], end, days)[mmsi]
 
 
 def identities_for(lake: Lake, mmsi: int, days: list[date]) -> list[dict[str, Any]]:
