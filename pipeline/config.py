@@ -307,6 +307,9 @@ class TrainingSettings(Section):
     psi_bins: int = Field(default=10, ge=2)  # reference histogram bins per feature (drift)
     drift_psi_threshold: float = Field(default=0.25, gt=0)  # PSI above this flags drift
     drift_days: int = Field(default=7, ge=1)  # recent days compared with the training window
+    # when more than this share of the features drifted, the day is outside what the champion
+    # learned: the rule baseline scores it instead (and the summary says so); 1 = never
+    drift_fallback_share: float = Field(default=0.5, gt=0, le=1)
 
 
 class ScoringSettings(Section):

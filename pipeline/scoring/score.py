@@ -92,6 +92,16 @@ def score_day(lake: Lake, settings: Settings, day: date, top_n: int = 10) -> Sco
         champion = load_champion(settings)
     except ModelRefused as exc:
         champion, refused = None, f"{exc} — the rule baseline scored instead"
+    drift = drift_section(lake, settings, day, champion)
+    share = len(drift.get("flagged") or []) / max(len(drift.get("features") or []), 1)
+    if champion is not None and share > settings.scoring.training.drift_fallback_share:
+        # a population the model never saw (another sea, another receiver network): its
+        # probabilities mean nothing there, the transparent rules still do
+        refused = (f"{share:.0%} of the features drifted from the champion's training data "
+                   f"(PSI > {drift['threshold']}; scoring.training.drift_fallback_share "
+                   f"{settings.scoring.training.drift_fallback_share:.0%}) — the rule baseline "
+                   "scored instead")
+        champion = None
     features = lake.read("features", day)
     table = score_features(features, lake.read("events", day), settings, day, champion)
     lake.write_partition("scores", day, table)
@@ -103,7 +113,7 @@ def score_day(lake: Lake, settings: Settings, day: date, top_n: int = 10) -> Sco
         row["name"] = names.get(row["mmsi"])
     model_id = champion.model_id if champion else rules_model_id(settings.scoring)
     return ScoreSummary(day, model_id, table.num_rows, time.perf_counter() - t0, top,
-                        drift_section(lake, settings, day, champion), refused)
+                        drift, refused)
 
 
 def drift_section(lake: Lake, settings: Settings, day: date, champion: LoadedModel | None

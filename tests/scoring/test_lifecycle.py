@@ -7,6 +7,8 @@ import shutil
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
+import pyarrow as pa
 import pytest
 import skops.io as sio
 from sklearn.pipeline import Pipeline
@@ -14,6 +16,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from pipeline.errors import UserError
 from pipeline.lake import Lake
+from pipeline.schemas import TABLES
 from pipeline.scoring import registry
 from pipeline.scoring.lifecycle import evaluate_model
 from pipeline.scoring.score import score_day
@@ -129,6 +132,34 @@ def test_champion_scores_with_reasons_and_drift(trained: Trained, tmp_path: Path
     doc = evaluate_model(settings, root, None, trained.data())
     assert doc["model_id"] == mid and "rules" in doc["models"]
     assert json.loads((root / mid / "metadata.json").read_text())["evaluations"]
+
+
+def test_a_population_the_champion_never_saw_is_scored_by_the_rules(trained: Trained,
+                                                                    tmp_path: Path) -> None:
+    """Most features drifted (another sea, another receiver network): the champion's
+    probabilities mean nothing there, so the rules score the day and the summary says why."""
+    root = tmp_path / "models"
+    mid = trained.result.model_id
+    shutil.copytree(trained.root / mid, root / mid)
+    registry.promote(root, mid, 0.02)
+    scoring = trained.settings.scoring.model_copy(update={"models_dir": root})
+    settings = trained.settings.model_copy(update={"scoring": scoring})
+    lake = Lake(tmp_path / "lake")
+    day = date(2024, 11, 21)
+    frame = trained.sim.lake.read("features", day).to_pandas()
+    shifted = [c for c in trained.result.metadata["features"]
+               if c in frame.columns and pd.api.types.is_numeric_dtype(frame[c])]
+    frame[shifted] = frame[shifted].astype("float64") * 7.0 + 1000.0  # far outside training
+    table = pa.Table.from_pandas(frame, preserve_index=False).cast(
+        TABLES["features"], safe=False)
+    lake.write_partition("features", day, table)
+    lake.write_partition("events", day, trained.sim.lake.read("events", day))
+    summary = score_day(lake, settings, day)
+    assert summary.model_id.startswith("rules-"), summary.model_id
+    assert summary.champion_refused and "drifted" in summary.champion_refused
+    drift = summary.as_dict()["drift"]
+    assert len(drift["flagged"]) > len(drift["features"]) / 2
+    assert set(lake.read("scores", day).column("model_id").to_pylist()) == {summary.model_id}
 
 
 def test_without_a_champion_the_rules_score(trained: Trained, tmp_path: Path) -> None:
