@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.config import Settings
 from pipeline.lake import Lake
@@ -92,7 +93,11 @@ def score_day(lake: Lake, settings: Settings, day: date, top_n: int = 10) -> Sco
         champion = load_champion(settings)
     except ModelRefused as exc:
         champion, refused = None, f"{exc} — the rule baseline scored instead"
-    drift = drift_section(lake, settings, day, champion)
+    # one read of the drift window; the day's rows are its last partition
+    window = lake.read("features", day - timedelta(days=settings.scoring.training.drift_days - 1),
+                       day)
+    features = window.filter(pc.equal(window.column("date"), pa.scalar(day, pa.date32())))
+    drift = drift_section(window, settings, day, champion)
     share = len(drift.get("flagged") or []) / max(len(drift.get("features") or []), 1)
     if champion is not None and share > settings.scoring.training.drift_fallback_share:
         # a population the model never saw (another sea, another receiver network): its
@@ -102,7 +107,6 @@ def score_day(lake: Lake, settings: Settings, day: date, top_n: int = 10) -> Sco
                    f"{settings.scoring.training.drift_fallback_share:.0%}) — the rule baseline "
                    "scored instead")
         champion = None
-    features = lake.read("features", day)
     table = score_features(features, lake.read("events", day), settings, day, champion)
     lake.write_partition("scores", day, table)
     top = table.sort_by([("rank", "ascending")]).slice(0, top_n).to_pylist()
@@ -116,14 +120,15 @@ def score_day(lake: Lake, settings: Settings, day: date, top_n: int = 10) -> Sco
                         drift, refused)
 
 
-def drift_section(lake: Lake, settings: Settings, day: date, champion: LoadedModel | None
-                  ) -> dict[str, Any]:
-    """PSI per feature between the champion's training window and the recent days."""
+def drift_section(window: pa.Table, settings: Settings, day: date,
+                  champion: LoadedModel | None) -> dict[str, Any]:
+    """PSI per feature between the champion's training window and the recent days
+    (``window``: the features of the last ``drift_days`` days up to ``day``)."""
     t = settings.scoring.training
     if champion is None or not champion.metadata.get("drift_reference"):
         return {"reference": None, "note": "no champion model: nothing to compare with"}
     start = day - timedelta(days=t.drift_days - 1)
-    recent = lake.read("features", start, day).to_pandas()
+    recent = window.to_pandas()
     rows = psi(champion.metadata["drift_reference"], feature_matrix(recent),
                t.drift_psi_threshold) if len(recent) else []
     return {"reference": champion.metadata.get("training", {}).get("window"),

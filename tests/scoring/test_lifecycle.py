@@ -14,6 +14,7 @@ import skops.io as sio
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from pipeline.config import Settings
 from pipeline.errors import UserError
 from pipeline.lake import Lake
 from pipeline.schemas import TABLES
@@ -106,13 +107,18 @@ def test_promotion_gate(trained: Trained, tmp_path: Path) -> None:
     assert "beat" in registry.promote(root, mid, 0.02)["verdict"]
 
 
-def test_champion_scores_with_reasons_and_drift(trained: Trained, tmp_path: Path) -> None:
+def _promoted(trained: Trained, tmp_path: Path) -> tuple[Path, str, Settings]:
+    """The trained model promoted in a registry of its own, and settings that score with it."""
     root = tmp_path / "models"
     mid = trained.result.model_id
     shutil.copytree(trained.root / mid, root / mid)
     registry.promote(root, mid, 0.02)
     scoring = trained.settings.scoring.model_copy(update={"models_dir": root})
-    settings = trained.settings.model_copy(update={"scoring": scoring})
+    return root, mid, trained.settings.model_copy(update={"scoring": scoring})
+
+
+def test_champion_scores_with_reasons_and_drift(trained: Trained, tmp_path: Path) -> None:
+    root, mid, settings = _promoted(trained, tmp_path)
     lake = Lake(tmp_path / "lake")
     day = date(2024, 11, 21)
     for d in (date(2024, 11, 20), day):
@@ -138,12 +144,7 @@ def test_a_population_the_champion_never_saw_is_scored_by_the_rules(trained: Tra
                                                                     tmp_path: Path) -> None:
     """Most features drifted (another sea, another receiver network): the champion's
     probabilities mean nothing there, so the rules score the day and the summary says why."""
-    root = tmp_path / "models"
-    mid = trained.result.model_id
-    shutil.copytree(trained.root / mid, root / mid)
-    registry.promote(root, mid, 0.02)
-    scoring = trained.settings.scoring.model_copy(update={"models_dir": root})
-    settings = trained.settings.model_copy(update={"scoring": scoring})
+    _, _, settings = _promoted(trained, tmp_path)
     lake = Lake(tmp_path / "lake")
     day = date(2024, 11, 21)
     frame = trained.sim.lake.read("features", day).to_pandas()
@@ -176,15 +177,10 @@ def test_without_a_champion_the_rules_score(trained: Trained, tmp_path: Path) ->
 
 def test_a_refused_champion_leaves_the_rules_scoring_and_says_why(trained: Trained,
                                                                   tmp_path: Path) -> None:
-    root = tmp_path / "models"
-    mid = trained.result.model_id
-    shutil.copytree(trained.root / mid, root / mid)
-    registry.promote(root, mid, 0.02)
+    root, mid, settings = _promoted(trained, tmp_path)
     meta_path = root / mid / "metadata.json"
     meta = json.loads(meta_path.read_text())
     meta_path.write_text(json.dumps({**meta, "features_schema_version": "000000000000"}))
-    scoring = trained.settings.scoring.model_copy(update={"models_dir": root})
-    settings = trained.settings.model_copy(update={"scoring": scoring})
     lake = Lake(tmp_path / "lake")
     day = date(2024, 11, 21)
     lake.write_partition("features", day, trained.sim.lake.read("features", day))
