@@ -187,8 +187,10 @@ def explain(contrib: pd.DataFrame, features: pd.DataFrame, events: pd.DataFrame,
     # behaviour (a rule's evidence, from the day's events) before descriptors such as length
     # or ship type: both are reported when they drive the score, the behaviour first
     behaviour = np.array([n in RULES or n.endswith("_change_30d") for n in names])
-    key = np.where(values > min_logodds, -values - behaviour * 1e6, np.inf)
-    order = np.argsort(key, axis=1, kind="stable")[:, :settings.scoring.reasons_per_score]
+    descriptor = np.broadcast_to(~behaviour, values.shape)
+    # per row: reasons above the floor first, then behaviour first, then strongest first
+    order = np.lexsort((-values, descriptor, values <= min_logodds), axis=1)
+    order = order[:, :settings.scoring.reasons_per_score]
     index = EventIndex(events)
     codes_out: list[list[str]] = []
     text_out: list[list[str]] = []
