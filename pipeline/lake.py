@@ -24,9 +24,11 @@ from pipeline.schemas import SORT_KEYS, TABLES
 
 PARTITION_FILE = "data.parquet"
 ROW_GROUP_ROWS = 1_000_000  # rows per Parquet row group
-# Row numbers are all distinct: a dictionary would only cost time (and bytes) before Parquet
-# falls back to plain encoding for them.
-NO_DICTIONARY = {"source_line"}
+# Times and row numbers are (nearly) all distinct, so a dictionary would only cost time before
+# Parquet falls back to plain encoding; sorted by vessel and time they rise in small steps,
+# which delta encoding stores in a few bits a row (a day's positions: a tenth of the bytes
+# of plain + zstd, and less CPU to write).
+DELTA_ENCODED = {"timestamp", "source_line"}
 UNDATED = "undated"
 
 
@@ -112,7 +114,7 @@ class Lake:
                         sink = open_files.enter_context(self.fs.open_output_stream(tmp))
                         writer = open_files.enter_context(pq.ParquetWriter(
                             sink, schema, compression="zstd", write_statistics=True,
-                            use_dictionary=[c for c in schema.names if c not in NO_DICTIONARY],
+                            **_encodings(schema),
                         ))
                     writer.write_table(conform(group, schema), row_group_size=ROW_GROUP_ROWS)
                 if writer is None:
@@ -176,6 +178,18 @@ def schema_subset(schema: pa.Schema, columns: Sequence[str]) -> pa.Schema:
     if missing:
         raise KeyError(f"unknown column(s) {missing}; the table has {schema.names}")
     return pa.schema([schema.field(c) for c in columns])
+
+
+def _encodings(schema: pa.Schema) -> dict[str, object]:
+    """Parquet writer options per column: delta encoding for the integer-like columns of
+    ``DELTA_ENCODED``, dictionary encoding for every other column."""
+    delta = [f.name for f in schema if f.name in DELTA_ENCODED
+             and (pa.types.is_integer(f.type) or pa.types.is_timestamp(f.type))
+             and f.type.bit_width in (32, 64)]
+    return {
+        "use_dictionary": [c for c in schema.names if c not in delta],
+        "column_encoding": dict.fromkeys(delta, "DELTA_BINARY_PACKED") or None,
+    }
 
 
 def conform(data: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -114,7 +114,9 @@ class _Batch:
     summary: FileSummary
     source_id: str  # not the SourceFile: its bytes must not outlive decoding
     positions: pa.Table
-    static: pa.Table
+    # identity rows derived from decoded-CSV positions are grouped on the pool while the
+    # positions are already being merged: the merge of the static table waits for them
+    static: pa.Table | Future[pa.Table]
     quarantine: pd.DataFrame
     home_date: date | None
     duplicates: dict[str, int] = field(default_factory=dict)
@@ -126,21 +128,22 @@ def decode_source(
     layouts: tuple[CsvLayout, ...] = (),
 ) -> Decoded:
     """Sniff the format of one input and run its reader."""
-    data = source.data
-    if data.startswith(MAGIC_PARQUET):
+    buffer = source.buffer
+    if buffer[: len(MAGIC_PARQUET)] == MAGIC_PARQUET:
         source.hash_in_background()
-        return read_parquet(data, source.name)
-    header = parse_header(data)
+        return read_parquet(buffer, source.name)
+    header = parse_header(buffer)
     layout = detect_layout(header, layouts)
     if layout is not None:
         # pyarrow parses CSV on every core: hash afterwards, while the rows are validated
-        decoded = read_csv(data, layout, source.name)
+        decoded = read_csv(buffer, layout, source.name)
         source.hash_in_background()
         return decoded
-    if looks_like_nmea(data):
+    if looks_like_nmea(buffer):
         from pipeline.ingest.nmea import decode_nmea
 
         source.hash_in_background()
+        data = source.data
         nm = decode_nmea(data, default_date=default_date, single_raw=False)
         return Decoded(
             positions=nm.positions, static=nm.static, rejects=nm.rejects,
@@ -228,9 +231,10 @@ def _span_limit(decoded: Decoded, tolerance_h: float) -> int:
 def validate(
     decoded: Decoded, source: SourceFile, tolerance_h: float,
     max_raw_chars: int = DEFAULT_MAX_RAW_CHARS,
-) -> tuple[pa.Table, pa.Table, pd.DataFrame]:
+) -> tuple[pa.Table, pa.Table | Future[pa.Table], pd.DataFrame]:
     """Apply the rules to whole columns; return accepted positions and static rows (Arrow,
-    lake columns) and the quarantine rows. Only rejected rows are ever copied row-wise."""
+    lake columns; static rows derived from positions may still be in the making) and the
+    quarantine rows. Only rejected rows are ever copied row-wise."""
     quarantine: list[pd.DataFrame | Future[pd.DataFrame]] = []
     if len(decoded.rejects):
         quarantine.append(
@@ -306,7 +310,8 @@ def validate(
         if table_name == "positions" and decoded.static_from_positions:
             # identity rows from the accepted positions, grouped while the positions are cleaned
             # (one file: no need to group on its source_id)
-            derived_static.append(pool().submit(static_rows, table))
+            derived_static.append(pool().submit(
+                lambda t: _with_source(static_rows(t), source.source_id), table))
         if table_name == "positions":
             names = [n for n in ("sog_kn", "cog_deg", "heading_deg", "nav_status")
                      if n in table.column_names]
@@ -327,14 +332,16 @@ def validate(
 
     span_limit = _span_limit(decoded, tolerance_h)
     derived_static: list[Future[pa.Table]] = []
+    static: pa.Table | Future[pa.Table]
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="quarantine") as side:
         positions = check("positions", "positions")
         if decoded.static_from_positions:
-            static = derived_static[0].result() if derived_static else VESSEL_STATIC.empty_table()
+            static = derived_static[0] if derived_static else _with_source(
+                VESSEL_STATIC.empty_table(), source.source_id)
         else:
-            static = check("static", "vessel_static")
+            static = _with_source(check("static", "vessel_static"), source.source_id)
         positions = positions.select([c for c in positions.column_names if c in POSITIONS.names])
-        positions, static = (_with_source(t, source.source_id) for t in (positions, static))
+        positions = _with_source(positions, source.source_id)
         frames = [q.result() if isinstance(q, Future) else q for q in quarantine]
     q = pd.concat(frames, ignore_index=True) if frames else _quarantine_frame(
         source, "positions", pd.DataFrame({"source_line": [], "rule": [], "detail": []}), []
@@ -413,6 +420,7 @@ def ingest_ais(
     for b in batches:
         s = b.summary
         s.positions = b.positions.num_rows - b.duplicates["positions"]
+        assert isinstance(b.static, pa.Table)  # resolved by the merge
         s.static = _records(b.static) - b.duplicates["vessel_static"]
         # CSV/Parquet static rows are derived from positions and are not records of their own
         s.accepted = s.positions + (s.static if s.format == "nmea" else 0)
@@ -441,6 +449,9 @@ def _merge_into_lake(lake: Lake, batches: list[_Batch]) -> dict[str, list[str]]:
         positions = side.submit(
             merge_into_lake, lake, "positions", [b.positions for b in batches], ids, "timestamp"
         )
+        for b in batches:
+            if isinstance(b.static, Future):
+                b.static = b.static.result()
         results["vessel_static"] = merge_into_lake(
             lake, "vessel_static", [b.static for b in batches], ids, "timestamp"
         )

@@ -19,6 +19,7 @@ import pyarrow.csv as pacsv
 
 from pipeline.errors import UserError
 from pipeline.ingest.decoded import Decoded, empty_rejects
+from pipeline.ingest.sources import Buffer
 from pipeline.ingest.threads import background
 from pipeline.schemas import VESSEL_STATIC
 
@@ -100,12 +101,12 @@ def detect_layout(header: list[str], extra: tuple[CsvLayout, ...] = ()) -> CsvLa
     return None
 
 
-def parse_header(data: bytes) -> list[str]:
+def parse_header(data: Buffer) -> list[str]:
     line = data[:65536].split(b"\n", 1)[0].decode("utf-8", errors="replace")
     return [h.strip().strip('"').lstrip("\ufeff") for h in line.rstrip("\r").split(",")]
 
 
-def _read_table(data: bytes, columns: list[str], types: dict[str, pa.DataType],
+def _read_table(data: Buffer, columns: list[str], types: dict[str, pa.DataType],
                 ts_parsers: list[str], label: str) -> pa.Table:
     try:
         return pacsv.read_csv(
@@ -123,7 +124,7 @@ def _read_table(data: bytes, columns: list[str], types: dict[str, pa.DataType],
         raise
 
 
-def read_csv(data: bytes, layout: CsvLayout, label: str) -> Decoded:
+def read_csv(data: Buffer, layout: CsvLayout, label: str) -> Decoded:
     """Decode one CSV file into raw lake-shaped rows plus parse-level rejects.
 
     Fast path: pyarrow parses typed columns (timestamps included) in parallel. When a
@@ -157,13 +158,19 @@ def read_csv(data: bytes, layout: CsvLayout, label: str) -> Decoded:
     newlines = background(newline_offsets, data)
     n = table.num_rows
     cols: dict[str, object] = {}
-    reason = np.full(n, None, dtype=object)
-    detail = np.full(n, None, dtype=object)
+    # parse-level rejects: the first failing column's rule and text per row (rare: only
+    # files re-read as text have any)
+    rejected_mask = np.zeros(n, dtype=bool)
+    reasons: dict[int, tuple[str, str]] = {}
 
-    def reject(mask: np.ndarray, rule: str, texts: np.ndarray) -> None:
-        m = mask & pd.isna(reason)
-        reason[m] = rule
-        detail[m] = texts[m]
+    def reject(mask: np.ndarray, rule: str, values: pd.Series, src: str, note: str = "") -> None:
+        """Record ``rule`` for the rows of ``mask`` not yet rejected, with the column and
+        the offending value (texts are built for the rejected rows only)."""
+        m = mask & ~rejected_mask
+        rejected_mask[m] = True
+        rows = np.flatnonzero(m)
+        for i, v in zip(rows.tolist(), values.to_numpy()[rows].tolist(), strict=True):
+            reasons[i] = (rule, f"{src}={v!r}{note}")
 
     for lake, src in used.items():
         col = table.column(src)
@@ -173,8 +180,7 @@ def read_csv(data: bytes, layout: CsvLayout, label: str) -> Decoded:
                 ts = parse_timestamps(raw, layout.timestamp_format, layout.timestamp_tz)
                 bad = (ts.isna() & raw.notna()).to_numpy()
                 if bad.any():
-                    reject(bad, "timestamp_unparsable",
-                           np.array([f"{src}={v!r}" for v in raw.to_numpy()], dtype=object))
+                    reject(bad, "timestamp_unparsable", raw, src)
                 cols[lake] = pa.array(ts.array)
             else:
                 cols[lake] = _localise(col, layout.timestamp_tz)
@@ -196,8 +202,7 @@ def read_csv(data: bytes, layout: CsvLayout, label: str) -> Decoded:
             num = pd.to_numeric(raw, errors="coerce")
             bad = (num.isna() & raw.notna() & (raw.str.strip() != "")).to_numpy()
             if bad.any():
-                reject(bad, "bad_number", np.array(
-                    [f"{src}={v!r} is not a number" for v in raw.to_numpy()], dtype=object))
+                reject(bad, "bad_number", raw, src, " is not a number")
             cols[lake] = num.to_numpy(dtype="float64", na_value=np.nan)
         else:
             cols[lake] = col
@@ -208,15 +213,15 @@ def read_csv(data: bytes, layout: CsvLayout, label: str) -> Decoded:
         {k: pa.array(v, from_pandas=True) if isinstance(v, np.ndarray) else v
          for k, v in cols.items()}
     )
-    rejected_mask = pd.notna(reason)
     rejects = empty_rejects()
     if rejected_mask.any():
         lines = lines_all[rejected_mask]
+        found = [reasons[i] for i in np.flatnonzero(rejected_mask).tolist()]
         rejects = pd.DataFrame(
             {
                 "source_line": lines,
-                "rule": reason[rejected_mask].astype(str),
-                "detail": detail[rejected_mask].astype(str),
+                "rule": [rule for rule, _ in found],
+                "detail": [text for _, text in found],
                 "raw": raw_lines(data, lines, newlines),
             }
         )
@@ -377,7 +382,7 @@ def static_rows(positions: pa.Table) -> pa.Table:
 NEWLINE_CHUNK = 1 << 24
 
 
-def newline_offsets(data: bytes) -> np.ndarray:
+def newline_offsets(data: Buffer) -> np.ndarray:
     """Offsets of every b"\\n", found 16 MB at a time: one whole-file boolean temporary
     costs more in fresh pages than the comparison itself."""
     buf = np.frombuffer(data, dtype=np.uint8)
@@ -386,7 +391,7 @@ def newline_offsets(data: bytes) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
-def raw_lines(data: bytes, lines: np.ndarray, newlines: Future[np.ndarray] | None = None) -> list[str]:
+def raw_lines(data: Buffer, lines: np.ndarray, newlines: Future[np.ndarray] | None = None) -> list[str]:
     """The exact text of the given 1-based line numbers (for quarantine records);
     ``newlines`` is ``newline_offsets(data)`` when it is already being computed."""
     if len(lines) == 0:

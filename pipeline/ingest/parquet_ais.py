@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import UserError
 from pipeline.ingest.csv_ais import STATIC_COLUMNS
 from pipeline.ingest.decoded import Decoded, empty_rejects
+from pipeline.ingest.sources import Buffer
 from pipeline.schemas import POSITIONS, VESSEL_STATIC
 
 REQUIRED = ("mmsi", "timestamp", "lat", "lon")
 
 
-def read_parquet(data: bytes, label: str) -> Decoded:
+def read_parquet(data: Buffer, label: str) -> Decoded:
     """Read the lake columns present in the file; other columns are ignored."""
     try:
-        pf = pq.ParquetFile(io.BytesIO(data))
+        pf = pq.ParquetFile(pa.BufferReader(data))
     except Exception as exc:  # pyarrow raises several types for a damaged file
         raise UserError(f"{label}: not a readable Parquet file ({exc})") from exc
     names = pf.schema_arrow.names
