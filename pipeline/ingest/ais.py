@@ -34,7 +34,7 @@ from pipeline.ingest.csv_ais import (
     static_rows,
 )
 from pipeline.ingest.decoded import Decoded
-from pipeline.ingest.merge import RECORD, MergeResult, merge_into_lake
+from pipeline.ingest.merge import ACCEPTED, RECORD, MergeResult, merge_into_lake
 from pipeline.ingest.parquet_ais import read_parquet
 from pipeline.ingest.sources import MAGIC_PARQUET, SourceFile, looks_like_nmea, open_sources
 from pipeline.ingest.threads import pool
@@ -304,20 +304,22 @@ def validate(
                 None if raw_text is None else raw_text.to_numpy()[bad_record].tolist(),
                 table_name,
             ))
-        if bad.any():
+        # rejected positions stay in the table, flagged: the merge's one take leaves them out
+        accepted = pa.array(~bad) if table_name == "positions" and bad.any() else None
+        if bad.any() and accepted is None:
             table = filter_rows(table, ~bad)
             record = record[~bad]
         if table_name == "positions" and decoded.static_from_positions:
             # identity rows from the accepted positions, grouped while the positions are cleaned
             # (one file: no need to group on its source_id)
             derived_static.append(pool().submit(
-                lambda t: _with_source(static_rows(t), source.source_id), table))
+                lambda t: _with_source(static_rows(t, accepted), source.source_id), table))
         if table_name == "positions":
             names = [n for n in ("sog_kn", "cog_deg", "heading_deg", "nav_status")
                      if n in table.column_names]
-            accepted = table
+            decoded_rows = table
             cleaned = list(pool().map(  # column by column on the pool: numpy releases the GIL
-                lambda n: pa.array(rules.null_unavailable(n, _numbers(accepted, n)),
+                lambda n: pa.array(rules.null_unavailable(n, _numbers(decoded_rows, n)),
                                    from_pandas=True),
                 names,
             ))
@@ -328,6 +330,8 @@ def validate(
         table = table.select(keep)
         if not record.all():
             table = table.append_column(RECORD, pa.array(record))
+        if accepted is not None:
+            table = table.append_column(ACCEPTED, accepted)
         return table
 
     span_limit = _span_limit(decoded, tolerance_h)
@@ -340,7 +344,8 @@ def validate(
                 VESSEL_STATIC.empty_table(), source.source_id)
         else:
             static = _with_source(check("static", "vessel_static"), source.source_id)
-        positions = positions.select([c for c in positions.column_names if c in POSITIONS.names])
+        positions = positions.select([c for c in positions.column_names
+                                      if c in POSITIONS.names or c == ACCEPTED])
         positions = _with_source(positions, source.source_id)
         frames = [q.result() if isinstance(q, Future) else q for q in quarantine]
     q = pd.concat(frames, ignore_index=True) if frames else _quarantine_frame(
@@ -358,10 +363,19 @@ def _with_source(table: pa.Table, source_id: str) -> pa.Table:
     )
 
 
+def _accepted(positions: pa.Table, columns: list[str]) -> pa.Table:
+    """``columns`` of the accepted rows of a batch (rejected rows may still be flagged in it)."""
+    rows = positions.select(columns)
+    if ACCEPTED in positions.column_names:
+        rows = rows.filter(positions.column(ACCEPTED))
+    return rows
+
+
 def _home_date(positions: pa.Table, default_date: date | None) -> date | None:
     """The day a file's undated quarantine rows are filed under: its most common day."""
-    if positions.num_rows:
-        us = pc.cast(positions.column("timestamp"), pa.int64()).to_numpy()
+    times = _accepted(positions, ["timestamp"]).column("timestamp")
+    if len(times):
+        us = pc.cast(times, pa.int64()).to_numpy()
         days, counts = np.unique(us // 86_400_000_000, return_counts=True)
         return date(1970, 1, 1) + timedelta(days=int(days[np.argmax(counts)]))
     return default_date
@@ -419,14 +433,15 @@ def ingest_ais(
     written = _merge_into_lake(lake, batches)
     for b in batches:
         s = b.summary
-        s.positions = b.positions.num_rows - b.duplicates["positions"]
+        accepted = _accepted(b.positions, ["mmsi", "timestamp"])
+        s.positions = accepted.num_rows - b.duplicates["positions"]
         assert isinstance(b.static, pa.Table)  # resolved by the merge
         s.static = _records(b.static) - b.duplicates["vessel_static"]
         # CSV/Parquet static rows are derived from positions and are not records of their own
         s.accepted = s.positions + (s.static if s.format == "nmea" else 0)
-        if b.positions.num_rows:
-            s.vessels = int(pc.count_distinct(b.positions.column("mmsi")).as_py())
-            span = pc.min_max(b.positions.column("timestamp")).as_py()
+        if accepted.num_rows:
+            s.vessels = int(pc.count_distinct(accepted.column("mmsi")).as_py())
+            span = pc.min_max(accepted.column("timestamp")).as_py()
             s.start, s.end = span["min"], span["max"]
         s.duplicates = s.read - s.accepted - s.other_types - s.quarantined_total
     return IngestSummary(summaries, written)

@@ -350,22 +350,25 @@ def layout_from_mapping(name: str, mapping: dict[str, str | None]) -> CsvLayout:
     )
 
 
-def static_rows(positions: pa.Table) -> pa.Table:
+def static_rows(positions: pa.Table, accepted: pa.Array | None = None) -> pa.Table:
     """One static row per distinct identity a vessel broadcast in the file, stamped with the
     first time and the first line it was seen (decoded CSV repeats identity on every row).
 
     Arrow's hash grouping: a day's file holds a few thousand identities for millions of rows
     (text keys dictionary-encoded). Rows are grouped by ``source_id`` too when the table has
-    it; ingest calls this per file before stamping the source, so it need not.
+    it; ingest calls this per file before stamping the source, so it need not. ``accepted``
+    (boolean per row) leaves out the rows validation rejected.
     """
     cols = [c for c in STATIC_COLUMNS if c in positions.column_names]
     if not cols or positions.num_rows == 0:
         return VESSEL_STATIC.empty_table()
     keys = ["mmsi", *cols]
     keys += [c for c in ("transceiver_class", "source_id") if c in positions.column_names]
+    rows = positions.select([*keys, "timestamp", "source_line"])
+    if accepted is not None:
+        rows = rows.filter(accepted)
     grouped = (
-        positions.select([*keys, "timestamp", "source_line"])
-        .group_by(keys, use_threads=False)
+        rows.group_by(keys, use_threads=False)
         .aggregate([("timestamp", "min"), ("source_line", "min")])
     )
     grouped = grouped.rename_columns(

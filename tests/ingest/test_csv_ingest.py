@@ -231,3 +231,38 @@ def test_text_cleaned_per_value_and_identities_grouped(tmp_path: Path, lake: Lak
     assert blank["transceiver_class"].isna().tolist() == ([True] if bad_number else [True, False])
     assert blank["name"].isna().all() and blank["call_sign"].isna().all()
     assert blank["imo"].isna().all() and (blank["ship_type"] == 37).all()
+
+
+def test_rejected_rows_leave_no_trace_in_positions_or_identities(tmp_path: Path, lake: Lake) -> None:
+    """Rejected rows are flagged, not copied away, until the merge: rows without an MMSI,
+    a time or a position, and a rejected identity, must still never reach the lake."""
+    lines = NOAA_SLICE.read_text().splitlines()
+    header, body = lines[0], lines[1:401]
+    cols = header.split(",")
+    bad_rows = []
+    for change in ({"MMSI": ""}, {"BaseDateTime": ""}, {"LAT": ""},
+                   {"MMSI": "2320001", "VesselName": "SHORE STATION ONLY"}):
+        fields = body[0].split(",")
+        for k, v in change.items():
+            fields[cols.index(k)] = v
+        bad_rows.append(",".join(fields))
+    path = tmp_path / "mixed.csv"
+    path.write_text("\n".join([header, *bad_rows[:2], *body, *bad_rows[2:]]) + "\n")
+    (f,) = ingest_ais([path], lake).files
+    clean = tmp_path / "clean.csv"
+    clean.write_text("\n".join([header, *body]) + "\n")
+    (g,) = ingest_ais([clean], Lake(tmp_path / "clean_lake")).files
+    assert f.quarantined_total == g.quarantined_total + 4
+    assert f.accepted == g.accepted and f.vessels == g.vessels
+    assert (f.start, f.end) == (g.start, g.end)
+    assert f.read == f.accepted + f.quarantined_total + f.duplicates
+    mine = lake.read("positions", DAY).to_pandas()
+    theirs = Lake(tmp_path / "clean_lake").read("positions", DAY).to_pandas()
+    assert len(mine) == f.accepted
+    # same rows, shifted by the two bad lines put before them
+    cols_cmp = ["mmsi", "timestamp", "lat", "lon", "sog_kn"]
+    pd.testing.assert_frame_equal(mine[cols_cmp], theirs[cols_cmp])
+    assert (mine["source_line"] == theirs["source_line"] + 2).all()
+    static = lake.read("vessel_static", DAY).to_pandas()
+    assert "SHORE STATION ONLY" not in set(static["name"].dropna())
+    assert 2320001 not in set(static["mmsi"])
