@@ -349,6 +349,9 @@ def _print_drift(drift: dict[str, Any], top: int = 5) -> None:
     for r in drift.get("features", [])[:top]:
         t.add_row(r["feature"], f"{r['psi']:.3f}", "[red]drift[/]" if r["flagged"] else "")
     console.print(t)
+    skipped = drift.get("not_compared")
+    if skipped:
+        console.print(f"not compared: {', '.join(skipped['features'])} ({skipped['why']})")
 
 
 @app.command("schema")

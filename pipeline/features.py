@@ -25,13 +25,12 @@ from pipeline.config import Settings, Zone
 from pipeline.geo import distance_to_geometry_m, points_in
 from pipeline.lake import Lake
 from pipeline.night import is_night
-from pipeline.schemas import FEATURES, TRENDED_FEATURES
+from pipeline.schemas import FEATURES, HISTORY_DAYS, TRENDED_FEATURES
 from pipeline.tracks import glitch_mask, sort_order
 
 F64 = npt.NDArray[np.float64]
 EARTH_M = 6_371_008.8
 SAMPLE_US = 600 * 1_000_000  # closest approach is measured on one fix per vessel per 10 min
-HISTORY_DAYS = 30
 # a position stands for the vessel's whereabouts until the next one, for at most this long
 # (longer silences are dark gaps, with events of their own)
 POSITION_HOLDS_H = 1.0

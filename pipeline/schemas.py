@@ -118,6 +118,10 @@ EVENT_TYPES = (
 )
 # Columns whose change against the vessel's own previous 30 days is a feature of its own.
 TRENDED_FEATURES = ("loiter_h", "departure_zone_night_h", "dark_gap_max_h", "encounter_h")
+HISTORY_DAYS = 30  # the look-back of the history features below
+# Features that look back over the vessel's previous HISTORY_DAYS days: on a lake with less
+# history they describe a shorter past than the training rows did.
+HISTORY_FEATURES = ("days_seen_30d", *(f"{n}_change_30d" for n in TRENDED_FEATURES))
 
 
 def _feature_fields() -> list[pa.Field]:

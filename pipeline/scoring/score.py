@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from pipeline.config import Settings
 from pipeline.lake import Lake
-from pipeline.schemas import SCORES
+from pipeline.schemas import HISTORY_DAYS, HISTORY_FEATURES, SCORES
 from pipeline.scoring import explain
 from pipeline.scoring.dataset import feature_matrix
 from pipeline.scoring.drift import psi
@@ -97,7 +97,8 @@ def score_day(lake: Lake, settings: Settings, day: date, top_n: int = 10) -> Sco
     window = lake.read("features", day - timedelta(days=settings.scoring.training.drift_days - 1),
                        day)
     features = window.filter(pc.equal(window.column("date"), pa.scalar(day, pa.date32())))
-    drift = drift_section(window, settings, day, champion)
+    dates = lake.dates("features")
+    drift = drift_section(window, settings, day, champion, dates[0] if dates else None)
     share = len(drift.get("flagged") or []) / max(len(drift.get("features") or []), 1)
     if champion is not None and share > settings.scoring.training.drift_fallback_share:
         # a population the model never saw (another sea, another receiver network): its
@@ -121,17 +122,34 @@ def score_day(lake: Lake, settings: Settings, day: date, top_n: int = 10) -> Sco
 
 
 def drift_section(window: pa.Table, settings: Settings, day: date,
-                  champion: LoadedModel | None) -> dict[str, Any]:
+                  champion: LoadedModel | None, history_from: date | None = None
+                  ) -> dict[str, Any]:
     """PSI per feature between the champion's training window and the recent days
-    (``window``: the features of the last ``drift_days`` days up to ``day``)."""
+    (``window``: the features of the last ``drift_days`` days up to ``day``).
+
+    ``history_from`` is the lake's first day of features: with fewer than the
+    ``HISTORY_DAYS - 1`` previous days the feature stage looks back over, the history features (days seen, change against the vessel's own
+    past) describe a shorter past than the training rows did, so they are listed as not
+    compared instead of being flagged as drift (a fresh workspace is not a new sea)."""
     t = settings.scoring.training
     if champion is None or not champion.metadata.get("drift_reference"):
         return {"reference": None, "note": "no champion model: nothing to compare with"}
     start = day - timedelta(days=t.drift_days - 1)
+    reference = champion.metadata["drift_reference"]
+    history = (day - history_from).days if history_from is not None else 0
+    short = history < HISTORY_DAYS - 1
+    skipped = [f for f in HISTORY_FEATURES if f in reference] if short else []
     recent = window.to_pandas()
-    rows = psi(champion.metadata["drift_reference"], feature_matrix(recent),
-               t.drift_psi_threshold) if len(recent) else []
-    return {"reference": champion.metadata.get("training", {}).get("window"),
-            "recent": [start.isoformat(), day.isoformat()], "vessel_days": len(recent),
-            "threshold": t.drift_psi_threshold,
-            "flagged": [r["feature"] for r in rows if r["flagged"]], "features": rows}
+    rows = psi({k: v for k, v in reference.items() if k not in skipped},
+               feature_matrix(recent), t.drift_psi_threshold) if len(recent) else []
+    out = {"reference": champion.metadata.get("training", {}).get("window"),
+           "recent": [start.isoformat(), day.isoformat()], "vessel_days": len(recent),
+           "threshold": t.drift_psi_threshold,
+           "flagged": [r["feature"] for r in rows if r["flagged"]], "features": rows}
+    if skipped:
+        out["not_compared"] = {
+            "features": skipped,
+            "why": f"the lake holds {history} of the {HISTORY_DAYS - 1} previous days "
+                   "these features look back over",
+        }
+    return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +17,7 @@ from sklearn.preprocessing import FunctionTransformer
 from pipeline.config import Settings
 from pipeline.errors import UserError
 from pipeline.lake import Lake
-from pipeline.schemas import TABLES
+from pipeline.schemas import HISTORY_FEATURES, TABLES
 from pipeline.scoring import registry
 from pipeline.scoring.lifecycle import evaluate_model
 from pipeline.scoring.score import score_day
@@ -132,8 +132,22 @@ def test_champion_scores_with_reasons_and_drift(trained: Trained, tmp_path: Path
     assert len(top["reasons"]) >= 1 and len(top["reason_codes"]) == len(top["reasons"])
     drift = summary.as_dict()["drift"]
     assert drift["reference"] == trained.result.metadata["training"]["window"]
-    assert {r["feature"] for r in drift["features"]} == set(trained.result.metadata["features"])
+    # two days in the lake: the 30-day history features are not compared (yet)
+    compared = {r["feature"] for r in drift["features"]}
+    skipped = set(drift["not_compared"]["features"])
+    assert skipped == set(HISTORY_FEATURES) & set(trained.result.metadata["features"])
+    assert skipped and "holds 1 of the 29 previous days" in drift["not_compared"]["why"]
+    assert compared | skipped == set(trained.result.metadata["features"])
+    assert not compared & skipped
     assert all(r["psi"] >= 0 for r in drift["features"])
+    # with a month of history before the day they are compared like the others
+    old = lake.read("features", day).to_pandas()
+    old["date"] = day - timedelta(days=40)
+    lake.write_partition("features", day - timedelta(days=40),
+                         pa.Table.from_pandas(old, preserve_index=False).cast(TABLES["features"]))
+    again = score_day(lake, settings, day).as_dict()["drift"]
+    assert "not_compared" not in again
+    assert {r["feature"] for r in again["features"]} == set(trained.result.metadata["features"])
     # the evaluation on the same lake records a comparison in the model's metadata
     doc = evaluate_model(settings, root, None, trained.data())
     assert doc["model_id"] == mid and "rules" in doc["models"]
