@@ -9,10 +9,10 @@ DEMO_HOME ?= var/demo
 
 .PHONY: install demo test lint bench clean browser
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements-dev.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
-	$(VENV)/bin/uv pip install --python $(PY) --compile-bytecode -q -r requirements.lock
+	$(VENV)/bin/uv pip install --python $(PY) --compile-bytecode -q -r requirements-dev.lock
 	$(VENV)/bin/uv pip install --python $(PY) --compile-bytecode -q --no-deps -e .
 	@touch $(STAMP)
 

@@ -116,3 +116,25 @@ def test_volumes_dags_config_models_workspace(compose: dict[str, Any]) -> None:
 def test_compose_dags_folder_is_this_repos_dags() -> None:
     names = {p.stem for p in (REPO / "dags").glob("*.py")}
     assert {"ingest_dags", "vessel_risk_daily", "model_retrain"} <= names
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        if "==" in line and not line.lstrip().startswith("#"):
+            name, version = line.split("==", 1)
+            pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+def test_the_image_lock_is_the_test_lock_without_the_dev_tools() -> None:
+    """The image installs requirements.lock (what runs); make installs requirements-dev.lock
+    (what runs plus the test tools): same pins for every shared package, so the tests run
+    the versions the deployment gets."""
+    runtime, dev = _pins(REPO / "requirements.lock"), _pins(REPO / "requirements-dev.lock")
+    assert runtime and set(runtime) < set(dev)
+    assert {k: dev[k] for k in runtime} == runtime
+    for tool in ("pytest", "pytest-xdist", "ruff", "mypy", "playwright", "hypothesis"):
+        assert tool in dev and tool not in runtime, tool
+    for needed in ("apache-airflow", "pandas", "pyarrow", "geopandas", "scikit-learn", "pyais"):
+        assert needed in runtime, needed

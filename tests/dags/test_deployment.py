@@ -133,7 +133,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, simulated: Simulated, models
         import asyncpg  # noqa: F401
     except ImportError:
         pytest.fail("asyncpg is needed for Airflow on PostgreSQL: add it to the dependencies "
-                    "in pyproject.toml and regenerate requirements.lock")
+                    "in pyproject.toml and regenerate the locks (README: Dependencies)")
     root = tmp_path_factory.mktemp("deploy")
     simulated.land(root / "home")
     redis_db = _redis_db()
