@@ -7,7 +7,12 @@ numpy over whole arrays of offsets into the input buffer. Only odd lines (leadin
 unusual field widths), multi-sentence messages and rare static types take a Python path.
 
 Every non-empty input line ends up in exactly one place: a complete message, a header line
-($PGHP time carrier) or a reject row (see :class:`NmeaDecoded`).
+(a time carrier: $PGHP, $--VSI, $--ZDA) or a reject row (see :class:`NmeaDecoded`).
+
+Receive time of a message, first found wins: NMEA 4.0 tag block ``c:``, the $PGHP header just
+before it, a trailing epoch after its checksum, the time of the $--VSI sentence that names it
+by talker and sequence id (dated by the stream's $--ZDA, else by ``default_date``), else
+``default_date`` at 00:00 UTC.
 """
 
 from __future__ import annotations
@@ -47,6 +52,13 @@ LINE_CHUNK = 1 << 18  # lines per vectorised block: bounds the gather matrices (
 TAG_WINDOW = 128  # longest tag block handled on the fast path
 MAX_FRAGMENT_GAP = 100  # lines allowed between consecutive fragments of one message
 LONG_PAYLOAD = 128  # payloads longer than this (chars) are validated in Python
+TIME_WINDOW = 96  # longest $--VSI / $--ZDA read (NMEA caps a sentence at 82 characters)
+# A $--VSI names its message by talker and sequence id and follows it within this many lines:
+# in AMSA's mixed terrestrial feed (amsa_2012-01-27_mixed.nmea) 99 % of the links span at
+# most 17 lines (other receivers' sentences interleave), while one talker reuses a sequence
+# id every ~10-40 lines, so a VSI whose own message was lost must not reach an older one.
+MAX_VSI_GAP = 20
+DAY_MS = 86_400_000
 
 POSITION_TYPES = (1, 2, 3, 18, 19, 27)
 STATIC_TYPES = (5, 24)
@@ -88,11 +100,13 @@ class NmeaDecoded:
     static: pd.DataFrame
     rejects: pd.DataFrame
     other_types: dict[int, int]
-    header_lines: int
+    header_lines: int  # $PGHP, $--VSI and $--ZDA lines
     messages: int
     lines: int = 0  # non-empty input lines
     message_lines: int = 0  # lines consumed by complete messages
     complete: int = 0  # complete, valid messages of any type
+    # vsi_lines: sound VSIs; zda_lines: sound ZDAs with date and time; vsi_linked: sentences
+    # a VSI names; vsi_timed: those of them that had no earlier time source
     stats: dict[str, float] = field(default_factory=dict)
 
 
@@ -190,6 +204,11 @@ class _Collector:
         self.rej_rule: list[str] = []
         self.rej_detail: list[str] = []
         self.header_lines = 0
+        # $--VSI / $--ZDA: per block arrays, resolved into times once the whole file is read
+        self.vsi: list[dict[str, I64]] = []  # line, key (talker << 4 | seq, -1 none), tod ms
+        self.zda: list[dict[str, I64]] = []  # line, epoch ms
+        self.links: list[dict[str, Any]] = []  # sentences a VSI may name: line, key, dead
+        self.time_lines: list[tuple[int, int, int]] = []  # ('$' offset, end, line) from Python
 
     def reject(self, lines: I64 | list[int], rule: str, detail: str) -> None:
         for i in np.asarray(lines, dtype=np.int64).tolist():
@@ -281,6 +300,7 @@ def _scan_chunk(buf: U8, ls: I64, le: I64, lidx: I64, col: _Collector, hdr_carry
 
     # --- '!' sentences, fast path: one-digit fields, 0/1-char channel ------------------
     recs: dict[str, I64] = {}
+    dead_line = dead_key = np.zeros(0, dtype=np.int64)  # checksum failures, for VSI links
     if bang.size:
         s0, e0 = ss[bang], le[bang]
         h = gather(buf, s0, 16, e0)
@@ -307,7 +327,7 @@ def _scan_chunk(buf: U8, ls: I64, le: I64, lidx: I64, col: _Collector, hdr_carry
         has_star = rev.any(axis=1)
         star = tpos + 23 - rev.argmax(axis=1)
         ok &= has_star
-        star = np.where(ok, star, s0 + 8)
+        star = np.where(ok, star, np.minimum(s0 + 8, buf.size - 1))  # in bounds for any line
         bufs = buf.size - 1
         hx1 = HEX[buf[np.minimum(star + 1, bufs)]].astype(np.int64)
         hx2 = HEX[buf[np.minimum(star + 2, bufs)]].astype(np.int64)
@@ -331,6 +351,10 @@ def _scan_chunk(buf: U8, ls: I64, le: I64, lidx: I64, col: _Collector, hdr_carry
         cs = xor_segments(buf, s0[g] + 1, star[g])
         cs_ok = cs.astype(np.int64) == hx1[g] * 16 + hx2[g]
         col.reject(lidx[bang[g[~cs_ok]]], "nmea_checksum", "sentence checksum mismatch")
+        seq = np.where(seq_empty, -1, h[:, 11].astype(np.int64) - 48)
+        talker = (h[:, 1].astype(np.int64) << 8) | h[:, 2]
+        gb = g[~cs_ok & (seq[g] >= 0)]
+        dead_line, dead_key = lidx[bang[gb]], (talker[gb] << 4) | seq[gb]
         g = g[cs_ok]
         rows = bang[g]
         recs = {
@@ -340,10 +364,11 @@ def _scan_chunk(buf: U8, ls: I64, le: I64, lidx: I64, col: _Collector, hdr_carry
             "fill": fillc[g],
             "total": h[g, 7].astype(np.int64) - 48,
             "num": h[g, 9].astype(np.int64) - 48,
-            "seq": np.where(seq_empty[g], -1, h[g, 11].astype(np.int64) - 48),
+            "seq": seq[g],
             "chan": np.where(chan_empty[g], 0, cq[g].astype(np.int64)),
             "t_tag": t_tag[rows],
             "t_trail": t_trail[g],
+            "talker": talker[g],
         }
 
     # --- slow path: Python per line (junk before '!', odd widths, not-AIS lines) -------
@@ -354,19 +379,42 @@ def _scan_chunk(buf: U8, ls: I64, le: I64, lidx: I64, col: _Collector, hdr_carry
         if recs
         else {
             k: []
-            for k in ("row", "p0", "p1", "fill", "total", "num", "seq", "chan", "t_tag", "t_trail")
+            for k in (
+                "row", "p0", "p1", "fill", "total", "num", "seq", "chan", "t_tag", "t_trail",
+                "talker",
+            )
         }
     )
     for i in np.flatnonzero(slow).tolist():
         _slow_line(buf, i, int(ls[i]), int(le[i]), int(lidx[i]), col, extra, hdr_rows, hdr_times)
-    for i in dollar.tolist():
-        _dollar_line(buf, i, int(ss[i]), int(le[i]), int(lidx[i]), col, hdr_rows, hdr_times)
+    # $--VSI / $--ZDA are parsed together, vectorised; other '$' lines one by one (rare)
+    if dollar.size:
+        vsi, zda = _time_kind(gather(buf, ss[dollar], 7, le[dollar]))
+        tl = dollar[vsi | zda]
+        for i in dollar[~(vsi | zda)].tolist():
+            _dollar_line(buf, i, int(ss[i]), int(le[i]), int(lidx[i]), col, hdr_rows, hdr_times)
+    else:
+        tl = dollar
+    t_s, t_e, t_line = ss[tl], le[tl], lidx[tl]
+    if col.time_lines:  # found behind leading junk by the slow path
+        more = np.asarray(col.time_lines, dtype=np.int64).reshape(-1, 3)
+        col.time_lines.clear()
+        t_s, t_e, t_line = (
+            np.concatenate([a, more[:, k]]) for k, a in enumerate((t_s, t_e, t_line))
+        )
+    vsi_lines = _time_lines(buf, t_s, t_e, t_line, col)
 
     if extra["row"]:
         ext = {k: np.asarray(v, dtype=np.int64) for k, v in extra.items()}
         recs = {k: np.concatenate([recs[k], ext[k]]) for k in recs} if recs else ext
         order = np.argsort(recs["row"], kind="stable")
         recs = {k: v[order] for k, v in recs.items()}
+
+    if recs or dead_line.size:
+        _link_candidates(
+            col, lidx[recs["row"]] if recs else dead_line[:0], recs.get("talker", dead_key[:0]),
+            recs.get("seq", dead_key[:0]), dead_line, dead_key, vsi_lines, int(lidx[-1]),
+        )
 
     # --- receive time: tag block > the $PGHP header just before the message > trailing epoch
     col.header_lines += len(hdr_rows)
@@ -425,8 +473,12 @@ def _dollar_line(
     hdr_rows: list[int],
     hdr_times: list[int],
 ) -> None:
-    """'$' sentences: $PGHP is a time header; any other talker is not AIS."""
+    """'$' sentences: $PGHP is a time header, $--VSI / $--ZDA go to the vectorised time
+    parser (:func:`_time_lines`); any other sentence is not AIS."""
     text = bytes(buf[s:e])
+    if text[3:7].upper() in (b"VSI,", b"ZDA,") and text[1:2] not in (b"P", b"p"):
+        col.time_lines.append((s, e, line))  # as :func:`_time_kind` tells them apart
+        return
     if not text.upper().startswith(b"$PGHP,"):
         col.reject([line], "not_ais", text[:6].decode("ascii", "replace"))
         return
@@ -504,11 +556,229 @@ def _slow_line(
     out["seq"].append(int(m.group("seq")) if m.group("seq") else -1)
     out["chan"].append(chan[0] if chan else 0)
     out["t_tag"].append(t_tag)
+    talker = m.group("talker")
+    out["talker"].append(talker[0] << 8 | talker[1])
     # receiver metadata after the checksum (',s28089,d-103,...,1242958962'): the last field
     # is the receive epoch when it has 10 (s) or 13 (ms) digits
     last = m.group("suffix").rsplit(b",", 1)[-1]
     epoch = last.isdigit() and len(last) in (10, 13)
     out["t_trail"].append(int(_epoch_ms(np.asarray([int(last)]))[0]) if epoch else NAT)
+
+
+# --------------------------------------------------------------------------------------
+# time sentences: $--VSI (VDL signal information) and $--ZDA (UTC date and time)
+# --------------------------------------------------------------------------------------
+
+
+def _time_kind(h: U8) -> tuple[Bool, Bool]:
+    """Which rows of ``h`` (first 7 bytes of '$' sentences) are $--VSI and which $--ZDA.
+
+    A 'P' talker is a proprietary sentence ($PGHP, $PSHI...) whatever letters follow.
+    """
+    lower = h | 0x20
+    base = (h[:, 6] == 44) & (lower[:, 1] != ord("p"))
+
+    def named(word: bytes) -> Bool:
+        out: Bool = base & (lower[:, 3] == word[0]) & (lower[:, 4] == word[1])
+        return out & (lower[:, 5] == word[2])
+
+    return named(b"vsi"), named(b"zda")
+
+
+def _parse_tod(buf: U8, a: I64, b: I64) -> tuple[I64, Bool]:
+    """Time of day 'hhmmss' or 'hhmmss.s...' in ``buf[a:b]``: (ms since 00:00, well formed)."""
+    bufs = buf.size - 1
+    v, nd = parse_digits(buf, a, b, 6)
+    hh, mm, ss = v // 10_000, v // 100 % 100, v % 100
+    ok = (nd == 6) & (hh < 24) & (mm < 60) & (ss <= 60)  # 60: a leap second
+    dot = a + 6
+    frac = (dot < b) & (buf[np.minimum(dot, bufs)] == 46)
+    fv, fn = parse_digits(buf, dot + 1, b, 12)
+    ok &= np.where(frac, (fn >= 1) & (dot + 1 + fn == b), dot == b)
+    ms = ((hh * 60 + mm) * 60 + ss) * 1000 + np.where(frac, fv * 1000 // 10**fn, 0)
+    return ms, ok
+
+
+def _time_lines(buf: U8, s: I64, e: I64, line: I64, col: _Collector) -> I64:
+    """Parse $--VSI and $--ZDA lines (``s``: offset of their '$') with numpy.
+
+    $--VSI (IEC 61162-1, VDL signal information) is sent after the VDM it describes and
+    names it by talker and sequence id: ``$--VSI,originator,seq id,hhmmss.ss,slot,level
+    dBm,SNR dB*hh``. AMSA's Saab receivers also send ``$AIVSI,,hhmmss.ss,slot,level,SNR*hh``
+    without a sequence id: it names no message (in amsa_2012-01-27_mixed.nmea it arrives
+    ~1 s after its VDM, which slot numbers show is never the sentence just before it).
+    $--ZDA is a GNSS clock reading: ``$--ZDA,hhmmss.ss,dd,mm,yyyy,zone h,zone min*hh``.
+
+    A line cut short (no '*hh'), with a wrong checksum or with a broken field is a reject;
+    a sound one is a header line, with or without a time. Their times go to ``col.vsi`` /
+    ``col.zda``. Returns the sorted lines of the VSIs that can name a message (sequence id
+    and time present).
+    """
+    if len(s) == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(line, kind="stable")
+    s, e, line = s[order], e[order], line[order]
+    bufs = buf.size - 1
+    h = gather(buf, s, 7, e)
+    is_vsi, _ = _time_kind(h)
+    m = gather(buf, s, TIME_WINDOW, e)
+    hit = m == 42
+    star = s + hit.argmax(axis=1)
+    hx1 = HEX[buf[np.minimum(star + 1, bufs)]].astype(np.int64)
+    hx2 = HEX[buf[np.minimum(star + 2, bufs)]].astype(np.int64)
+    after = star + 3
+    framed = hit.any(axis=1) & (after <= e) & (hx1 != 255) & (hx2 != 255)
+    framed &= (after == e) | (buf[np.minimum(after, bufs)] == 44)  # a ',suffix' may follow
+    cs = np.full(len(s), -1, dtype=np.int64)
+    f = np.flatnonzero(framed)
+    cs[f] = xor_segments(buf, s[f] + 1, star[f])
+    cs_ok = framed & (cs == hx1 * 16 + hx2)
+
+    # fields: field k runs from just after the k-th comma to the next comma or the '*'
+    comma = (m == 44) & (np.arange(TIME_WINDOW)[None, :] < (star - s)[:, None])
+    cum = np.cumsum(comma, axis=1, dtype=np.int16)
+    nf = cum[:, -1].astype(np.int64) + 1
+
+    def span(k: I64 | int) -> tuple[I64, I64]:
+        kk = np.asarray(k).reshape(-1, 1)
+        a = s + np.argmax(cum >= kk, axis=1) + 1
+        b = np.where(nf > kk[:, 0] + 1, s + np.argmax(cum >= kk + 1, axis=1), star)
+        return a, np.where(nf > kk[:, 0], b, a)
+
+    std = is_vsi & (nf == 7)  # with a sequence id; nf == 6: AMSA's layout without one
+    ta, tb = span(np.where(is_vsi, np.where(std, 3, 2), 1))
+    tod, tod_ok = _parse_tod(buf, ta, tb)
+    has_t = tb > ta
+    qa, qb = span(2)
+    qd = buf[np.minimum(qa, bufs)].astype(np.int64) - 48
+    seq = np.where(std & (qb == qa + 1) & (qd >= 0) & (qd <= 9), qd, -1)
+    # ZDA date
+    da, db = span(2)
+    ma, mb = span(3)
+    ya, yb = span(4)
+    dd, dn = parse_digits(buf, da, db, 2)
+    mo, mn = parse_digits(buf, ma, mb, 2)
+    yy, yn = parse_digits(buf, ya, yb, 4)
+    has_d = (db > da) & (mb > ma) & (yb > ya)
+    month = (yy - 1970) * 12 + np.clip(mo, 1, 12) - 1
+    first = month.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    ndays = (month + 1).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64) - first
+    date_ok = (dn == db - da) & (mn == mb - ma) & (yn == 4) & (yb - ya == 4)
+    date_ok &= (mo >= 1) & (mo <= 12) & (dd >= 1) & (dd <= ndays)
+
+    fields_ok = np.where(is_vsi, (nf == 7) | (nf == 6), nf >= 5)
+    fields_ok &= ~has_t | tod_ok
+    fields_ok &= ~std | (qb == qa) | (seq >= 0)
+    fields_ok &= is_vsi | (db == da) | (mb == ma) | (yb == ya) | date_ok
+    for kind, name in ((is_vsi, "$--VSI"), (~is_vsi, "$--ZDA")):
+        col.reject(line[kind & ~framed], "nmea_malformed", f"{name} without its '*hh' (cut short)")
+        col.reject(line[kind & framed & ~cs_ok], "nmea_checksum", f"{name} checksum mismatch")
+        col.reject(line[kind & cs_ok & ~fields_ok], "nmea_malformed", f"{name} fields")
+    good = cs_ok & fields_ok
+    col.header_lines += int(good.sum())
+    v = good & is_vsi
+    if v.any():
+        key = np.where(seq >= 0, (((h[:, 1].astype(np.int64) << 8) | h[:, 2]) << 4) | seq, -1)
+        col.vsi.append({"line": line[v], "key": key[v], "tod": np.where(has_t, tod, -1)[v]})
+    z = good & ~is_vsi & has_t & has_d
+    if z.any():
+        col.zda.append({"line": line[z], "ms": ((first + dd - 1) * DAY_MS + tod)[z]})
+    return line[v & (seq >= 0) & has_t]
+
+
+def _link_candidates(
+    col: _Collector,
+    line: I64,
+    talker: I64,
+    seq: I64,
+    dead_line: I64,
+    dead_key: I64,
+    vsi_lines: I64,
+    last_line: int,
+) -> None:
+    """Keep the sentences a $--VSI may name: those with a sequence id within MAX_VSI_GAP lines
+    before a VSI of this block, or at the block's end (for the next block's VSIs).
+
+    A small side table instead of a talker column for every sentence. Sentences that failed
+    their checksum are kept as dead ends: a VSI naming one times nothing (not an older
+    sentence with the same id).
+    """
+    has = seq >= 0
+    cl = np.concatenate([line[has], dead_line])
+    if cl.size == 0:
+        return
+    ck = np.concatenate([(talker[has] << 4) | seq[has], dead_key])
+    dead = np.arange(cl.size) >= int(has.sum())
+    keep = cl > last_line - MAX_VSI_GAP
+    if vsi_lines.size:
+        nxt = np.minimum(np.searchsorted(vsi_lines, cl, side="right"), vsi_lines.size - 1)
+        keep |= (vsi_lines[nxt] > cl) & (vsi_lines[nxt] - cl <= MAX_VSI_GAP)
+    if keep.any():
+        col.links.append({"line": cl[keep], "key": ck[keep], "dead": dead[keep]})
+
+
+def _cat(parts: list[dict[str, Any]], key: str, dtype: Any = np.int64) -> Any:
+    return np.concatenate([p[key] for p in parts]) if parts else np.zeros(0, dtype=dtype)
+
+
+def _vsi_times(
+    col: _Collector, s_line: I64, s_t: I64, default_date: dt.date | None
+) -> dict[str, float]:
+    """Time each sentence still without a time (``s_t`` NAT) from the $--VSI that names it.
+
+    The VSI gives only the time of day. Its date comes from the stream's $--ZDA (the latest
+    one before the VSI, else the first after it), the VSI being placed within 12 h of that
+    clock reading so that midnight rolls over either way. Without any ZDA the VSI times are
+    chained in file order (a step back of more than 12 h starts the next day) and the day
+    most of them fall in is ``default_date``; without that either, a VSI dates nothing.
+    A VSI names the latest sentence before it, at most MAX_VSI_GAP lines back, with its
+    talker and sequence id; the first VSI naming a sentence wins. Returns counts for
+    ``NmeaDecoded.stats``.
+    """
+    vl, vk, vt = _cat(col.vsi, "line"), _cat(col.vsi, "key"), _cat(col.vsi, "tod")
+    zl, zm = _cat(col.zda, "line"), _cat(col.zda, "ms")
+    ll, lk, ld = _cat(col.links, "line"), _cat(col.links, "key"), _cat(col.links, "dead", bool)
+    col.vsi.clear()
+    col.zda.clear()
+    col.links.clear()
+    stats = {"vsi_lines": float(vl.size), "zda_lines": float(zl.size)}
+    q = np.flatnonzero((vk >= 0) & (vt >= 0))
+    if q.size == 0 or ll.size == 0:
+        return stats
+    vl, vk, vt = vl[q], vk[q], vt[q]
+    if zl.size:
+        j = np.maximum(np.searchsorted(zl, vl, side="right") - 1, 0)
+        ref = zm[j]
+        t = ref + (vt - ref % DAY_MS + DAY_MS // 2) % DAY_MS - DAY_MS // 2
+    elif default_date is not None:
+        wrap = np.diff(vt)
+        day = np.concatenate([[0], np.cumsum((wrap < -DAY_MS // 2).astype(np.int64)
+                                             - (wrap > DAY_MS // 2))])
+        days, n = np.unique(day, return_counts=True)
+        midnight = dt.datetime.combine(default_date, dt.time(), tzinfo=dt.UTC)
+        t = int(midnight.timestamp() * 1000) + (day - days[np.argmax(n)]) * DAY_MS + vt
+    else:
+        return stats
+    order = np.lexsort((ll, lk))  # by key, then line
+    sk, sl, sd = lk[order], ll[order], ld[order]
+    width = int(max(sl.max(), vl.max())) + 1
+    pos = np.searchsorted(sk * width + sl, vk * width + vl, side="left") - 1
+    p = np.maximum(pos, 0)
+    ok = (pos >= 0) & (sk[p] == vk) & (vl - sl[p] <= MAX_VSI_GAP) & ~sd[p]
+    target, first = np.unique(sl[p[ok]], return_index=True)
+    idx = np.searchsorted(s_line, target)
+    cur = s_t[idx]
+    s_t[idx] = np.where(cur == NAT, t[ok][first], cur)
+    stats["vsi_linked"] = float(target.size)
+    stats["vsi_timed"] = float((cur == NAT).sum())
+    return stats
+
+
+def _fill_day(t_ms: I64, default_date: dt.date | None) -> None:
+    """Messages without any time: ``default_date`` at 00:00 UTC (in place)."""
+    if default_date is not None:
+        day = dt.datetime.combine(default_date, dt.time(), tzinfo=dt.UTC)
+        t_ms[t_ms == NAT] = int(day.timestamp() * 1000)
 
 
 # --------------------------------------------------------------------------------------
@@ -930,15 +1200,16 @@ def decode_nmea(
     s = _Sentences(**cat)
     del cat
     _release_heap()
-    if default_date is not None:
-        day = dt.datetime.combine(default_date, dt.time(), tzinfo=dt.UTC)
-        s.t_ms[s.t_ms == NAT] = int(day.timestamp() * 1000)
+    # $--VSI times before reassembly: a VSI names the last fragment of its message, and a
+    # message takes the time of its first fragment that has one; --date comes last.
+    stats = _vsi_times(col, s.line, s.t_ms, default_date)
 
     bad_frag = (s.total < 1) | (s.num < 1) | (s.num > s.total)
     col.reject(s.line[bad_frag], "nmea_malformed", "fragment number outside 1..count")
     single = np.flatnonzero(~bad_frag & (s.total == 1))
     multi = np.flatnonzero(~bad_frag & (s.total > 1))
     mm = _reassemble(s, multi, data, col)
+    _fill_day(mm.t_ms, default_date)
     _release_heap()
 
     # --- single-sentence messages, straight from the input buffer ----------------------
@@ -946,6 +1217,7 @@ def decode_nmea(
     sfill = s.fill[single]
     d1 = _decode_group(buf, sp0, splen, sfill)
     t1, line1 = s.t_ms[single], s.line[single]
+    _fill_day(t1, default_date)
     for r, rule, det in zip(d1.rej_idx.tolist(), d1.rej_rule, d1.rej_detail, strict=True):
         col.reject([int(line1[r])], rule, det)
     rows1 = single[d1.pos_idx]
@@ -1025,6 +1297,7 @@ def decode_nmea(
         lines=n_lines,
         message_lines=n_lines - col.header_lines - rej_lines,
         complete=complete,
+        stats=stats,
     )
 
 
