@@ -9,7 +9,7 @@ import json
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from pipeline.errors import UserError, parse_date
+
+if TYPE_CHECKING:
+    from pipeline.alerts.watchlist import ImportSummary
 
 alerts_app = typer.Typer(help="The daily alert list: list, show and review alerts.",
                          no_args_is_help=True)
@@ -369,7 +372,13 @@ def watchlist_import_cmd(
     actor: AsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Import a partner's list, keeping their markings and provenance."""
+    """Import a partner's list, keeping their markings and provenance.
+
+    A row for a vessel already listed (same MMSI, IMO, or name + call sign) is merged into
+    that entry (missing identifiers, the stricter marking, the later expiry, the partner's
+    listing in the provenance); rows that disagree with an entry are reported as conflicts and
+    change no identifier. Exit status 2 when rows were rejected.
+    """
     from pipeline.alerts.audit import resolve_actor
     from pipeline.alerts.watchlist import import_entries
 
@@ -377,9 +386,25 @@ def watchlist_import_cmd(
     if as_json:
         _out(s.as_dict())
     else:
-        console.print(f"imported {s.imported} entries from {escape(partner)}; "
-                      f"{s.already_listed} already listed; {len(s.rejected)} rejected")
-        for r in s.rejected:
-            console.print(f"  [red]rejected[/] {escape(r)}")
+        _print_import(s)
     if s.rejected:
         raise typer.Exit(2)
+
+
+def _print_import(s: ImportSummary) -> None:
+    """Counts, then every merged, conflicting and rejected row in words (partner text is
+    untrusted: escaped before rich renders it)."""
+    console.print(f"import of {escape(s.path)} from {escape(s.partner)}")
+    t = Table(header_style="bold")
+    t.add_column("rows")
+    t.add_column("count", justify="right")
+    for label, n in (("read", s.rows), ("new entries", s.imported), ("merged", s.merged),
+                     ("re-activated entries", s.reactivated), ("unchanged", s.unchanged),
+                     ("conflicts (for an analyst)", len(s.conflicts)),
+                     ("rejected", len(s.rejected))):
+        t.add_row(label, str(n))
+    console.print(t)
+    for kind, style, lines in (("merged", "green", s.merges), ("conflict", "yellow", s.conflicts),
+                               ("rejected", "red", s.rejected)):
+        for line in lines:
+            console.print(f"[{style}]{kind}[/] {escape(line)}", overflow="fold")

@@ -5,7 +5,9 @@ known (MMSI, IMO, name, call sign) and matches a vessel on any strong one (MMSI 
 name and call sign together, so the same boat under a new MMSI is still recognised. Entries
 carry their source (an alert, a partner agency, an incident report, an analyst), an owner and a
 Traffic Light Protocol marking; exports for partners never carry an entry marked above what
-the recipient may see, and imports keep the partner's marking and provenance.
+the recipient may see, and imports keep the partner's marking and provenance: a partner's row
+for a vessel already listed is merged into that entry (never loosening its marking), and one
+that disagrees with it on an identifier is reported for an analyst instead of resolved.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, CursorResult, Engine, select, update
+from sqlalchemy import ColumnElement, CursorResult, Engine, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from pipeline.alerts.audit import changed, write_audit
 from pipeline.alerts.csvsafe import unguard, write_csv
@@ -253,18 +257,24 @@ def add_entry(
                     "expires_at": expires_at})
     _require_identity(f["mmsi"], f["imo"], f["name"], f["call_sign"])
     entry_id = entry_id_for(f["mmsi"], f["imo"], f["name"], f["call_sign"])
-    now = utcnow()
     with session_scope(engine) as s:
         if s.get(WatchlistEntry, entry_id) is not None:
             raise UserError(f"this identity is already on the watchlist as entry {entry_id}: "
                             f"use `vessel-risk watchlist update {entry_id}`")
-        entry = WatchlistEntry(entry_id=entry_id, name_key=name_key(f["name"]),
-                               call_sign_key=call_sign_key(f["call_sign"]), source=source,
-                               created_at=now, updated_at=now, expired=False, version=1, **f)
-        s.add(entry)
-        s.flush()
-        after = entry.as_dict()
-        write_audit(s, actor, "create", "watchlist", entry_id, None, after)
+        return _insert(s, actor, entry_id, source, f)
+
+
+def _insert(s: Session, actor: str, entry_id: str, source: str, f: Mapping[str, Any]
+            ) -> dict[str, Any]:
+    """Create a validated entry and its audit row in the caller's transaction."""
+    now = utcnow()
+    entry = WatchlistEntry(entry_id=entry_id, name_key=name_key(f["name"]),
+                           call_sign_key=call_sign_key(f["call_sign"]), source=source,
+                           created_at=now, updated_at=now, expired=False, version=1, **f)
+    s.add(entry)
+    s.flush()
+    after = entry.as_dict()
+    write_audit(s, actor, "create", "watchlist", entry_id, None, after)
     return after
 
 
@@ -397,14 +407,27 @@ def export_entries(engine: Engine, path: Path, max_marking: str, fmt: str | None
 
 @dataclass
 class ImportSummary:
+    """What an import did. Every row read lands in exactly one of imported, merged, unchanged,
+    conflicts or rejected; merges and conflicts are sentences an analyst reads row by row."""
+
     path: str
     partner: str
-    imported: int = 0
-    already_listed: int = 0
+    rows: int = 0
+    imported: int = 0  # new entries
+    merged: int = 0  # rows merged into the one entry they match (something changed)
+    unchanged: int = 0  # rows whose entry already holds everything they say
+    reactivated: int = 0  # of the merged and conflict rows: lapsed entries listed again
+    merges: list[str] = field(default_factory=list)  # "row N (ref): merged into entry …"
+    conflicts: list[str] = field(default_factory=list)  # rows an analyst must decide
     rejected: list[str] = field(default_factory=list)  # "row N: why"
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+IDENTIFIERS = ("mmsi", "imo", "name", "call_sign")
+_LABEL = {"mmsi": "MMSI", "imo": "IMO", "name": "name", "call_sign": "call sign"}
+_ROW_ATTEMPTS = 3  # a row whose entry a colleague changes at the same moment is read again
 
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:
@@ -427,41 +450,296 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
         raise UserError(f"{path}: not UTF-8 text ({exc})") from exc
 
 
+def _one_line(text: Any) -> str:
+    """Partner text as one plain line: control characters and runs of spacing become one
+    space (it is untrusted, and is shown in terminals and one-line fields)."""
+    return " ".join("".join(c if c.isprintable() else " " for c in str(text)).split())
+
+
+def _shown(value: Any) -> str:
+    """An identifier as written in a sentence: numbers bare, text quoted and shortened."""
+    if isinstance(value, int):
+        return str(value)
+    text = _one_line(value)
+    return f"'{text[:60]}…'" if len(text) > 60 else f"'{text}'"
+
+
+def _when(value: datetime | None) -> str:
+    if value is None:
+        return "no expiry"
+    if value.time() == time(23, 59, 59):
+        return value.date().isoformat()
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _later(ours: datetime | None, theirs: datetime | None) -> datetime | None:
+    """The later expiry; no expiry (None) never ends, so it is the later one."""
+    if ours is None or theirs is None:
+        return None
+    return max(ours, theirs)
+
+
+@dataclass(frozen=True)
+class _PartnerRow:
+    """One validated row of a partner's list."""
+
+    number: int
+    ident: dict[str, Any]  # mmsi, imo, name, call_sign; None where the partner gives none
+    marking: str
+    expires_at: datetime | None
+    ref: str | None  # the partner's own reference for the row
+    reason: str | None
+    provenance: str | None
+    owner: str | None
+
+    @property
+    def label(self) -> str:
+        return f"row {self.number}" + (f" ({_one_line(self.ref)[:60]})" if self.ref else "")
+
+
+def _partner_row(number: int, row: Mapping[str, Any], default_marking: str | None
+                 ) -> _PartnerRow:
+    marking = row.get("marking") or default_marking
+    if not marking:
+        raise UserError("no TLP marking (pass --default-marking)")
+    expires = row.get("expires_at")
+    if expires is not None and not isinstance(expires, str):
+        raise UserError(f"expiry {str(expires)[:30]!r}: expected YYYY-MM-DD")
+    f = _validated({"mmsi": row.get("mmsi"), "imo": row.get("imo"), "name": row.get("name"),
+                    "call_sign": row.get("call_sign"), "marking": str(marking),
+                    "expires_at": expires,
+                    "source_ref": row.get("source_ref") or row.get("entry_id"),
+                    "provenance": row.get("provenance")})
+    _require_identity(f["mmsi"], f["imo"], f["name"], f["call_sign"])
+    return _PartnerRow(number, {k: f[k] for k in IDENTIFIERS}, f["marking"], f["expires_at"],
+                       f["source_ref"], _clean_text(row.get("reason"), "reason"),
+                       f["provenance"], _clean_text(row.get("owner"), "owner"))
+
+
+@dataclass
+class _Outcome:
+    kind: str  # imported | merged | unchanged | conflict
+    message: str = ""
+    reactivated: bool = False
+
+
+def _matching(s: Session, ident: Mapping[str, Any], but: str | None = None
+              ) -> list[WatchlistEntry]:
+    """Every entry, active or not, matching an identity the way vessels are matched."""
+    conds = identity_conditions(ident["mmsi"], ident["imo"], ident["name"], ident["call_sign"])
+    if not conds:
+        return []
+    query = select(WatchlistEntry).where(or_(*conds)).order_by(WatchlistEntry.entry_id)
+    return [e for e in s.scalars(query) if e.entry_id != but]
+
+
+def _key(field_name: str, value: Any) -> Any:
+    return name_key(value) if field_name in ("name", "call_sign") else value
+
+
+def _matched_on(entry: WatchlistEntry, ident: Mapping[str, Any]) -> str:
+    on = [f"{_LABEL[k]} {_shown(ident[k])}" for k in ("mmsi", "imo")
+          if ident[k] is not None and getattr(entry, k) == ident[k]]
+    nk, ck = name_key(ident["name"]), call_sign_key(ident["call_sign"])
+    if nk and ck and entry.name_key == nk and entry.call_sign_key == ck:
+        on.append(f"name {_shown(ident['name'])} and call sign {_shown(ident['call_sign'])}")
+    return " and ".join(on)
+
+
+def _identity_text(ident: Mapping[str, Any]) -> str:
+    return ", ".join(f"{_LABEL[k]} {_shown(ident[k])}" for k in IDENTIFIERS
+                     if ident.get(k) is not None)
+
+
+def _partner_line(partner: str, pr: _PartnerRow, conflicting: Mapping[str, Any]) -> str:
+    """The sentence a merge appends to the entry's provenance (deterministic, so that a
+    re-import finds it and appends nothing)."""
+    line = f"also listed by {_one_line(partner)}"
+    if pr.ref:
+        line += f" ({_one_line(pr.ref)})"
+    if conflicting:
+        line += " with " + ", ".join(f"{_LABEL[k]} {_shown(v)}" for k, v in conflicting.items())
+    if pr.reason:
+        line += f": {_one_line(pr.reason)}"
+    if pr.provenance:
+        line += f" [{_one_line(pr.provenance)}]"
+    return line
+
+
+def _already_recorded(entry: WatchlistEntry, pr: _PartnerRow, partner: str, line: str,
+                      conflicting: Mapping[str, Any]) -> bool:
+    """The partner's listing is in the entry already: as an appended line, or because this
+    very row created the entry (same partner, reference and reason)."""
+    if line in (entry.provenance or ""):
+        return True
+    return (not conflicting and entry.source == "partner" and entry.source_ref == pr.ref
+            and entry.reason == (pr.reason or f"listed by {partner}")
+            and (entry.provenance or "").startswith(partner))
+
+
+def _merge_values(entry: WatchlistEntry, pr: _PartnerRow, partner: str,
+                  fills: Mapping[str, Any], conflicting: Mapping[str, Any], now: datetime
+                  ) -> tuple[dict[str, Any], list[str], bool]:
+    """Column values, change sentences and whether the entry comes back to life when the
+    partner's row is merged: identifiers we lack, the stricter marking, the later expiry and
+    the partner's listing in the provenance. Conflicting identifiers are never touched."""
+    values: dict[str, Any] = dict(fills)
+    changes = [f"{_LABEL[k]} {_shown(v)} added" for k, v in fills.items()]
+    if "name" in fills:
+        values["name_key"] = name_key(fills["name"])
+    if "call_sign" in fills:
+        values["call_sign_key"] = call_sign_key(fills["call_sign"])
+    if marking_level(pr.marking) > marking_level(entry.marking):
+        values["marking"] = pr.marking
+        changes.append(f"marking raised from {entry.marking} to {pr.marking}")
+    lapsed = entry.expired or (entry.expires_at is not None and entry.expires_at <= now)
+    reactivated = lapsed and (pr.expires_at is None or pr.expires_at > now)
+    if reactivated:
+        # an entry expired by hand without a date ends its open-ended listing: the
+        # partner's expiry applies from now on
+        expiry = (pr.expires_at if entry.expired and entry.expires_at is None
+                  else _later(entry.expires_at, pr.expires_at))
+        why = "had been expired" if entry.expired else f"lapsed on {_when(entry.expires_at)}"
+        until = f"until {_when(expiry)}" if expiry is not None else "without expiry"
+        values["expired"] = False
+        changes.append(f"re-activated (it {why}), now {until}")
+    else:
+        expiry = _later(entry.expires_at, pr.expires_at)
+        if expiry != entry.expires_at:
+            changes.append(f"expiry moved from {_when(entry.expires_at)} to {_when(expiry)}")
+    if expiry != entry.expires_at:
+        values["expires_at"] = expiry
+    line = _partner_line(partner, pr, conflicting)
+    if not _already_recorded(entry, pr, partner, line, conflicting):
+        values["provenance"] = f"{entry.provenance}; {line}" if entry.provenance else line
+        changes.append(f'added to the provenance: "{line}"')
+    return values, changes, reactivated
+
+
+def _create(s: Session, pr: _PartnerRow, partner: str, actor: str, file_name: str
+            ) -> _Outcome:
+    entry_id = entry_id_for(**pr.ident)
+    taken = s.get(WatchlistEntry, entry_id)
+    if taken is not None:  # the entry was created with these identifiers, then changed
+        now_has = _identity_text({k: getattr(taken, k) for k in IDENTIFIERS})
+        return _Outcome("conflict", (
+            f"{pr.label}: {_identity_text(pr.ident)} is what entry {entry_id} was created "
+            f"with, but that entry now has {now_has}; nothing imported: check which is right "
+            f"and update entry {entry_id} if the partner is"))
+    f = dict(pr.ident, reason=pr.reason or f"listed by {partner}", owner=pr.owner or partner,
+             marking=pr.marking, source_ref=pr.ref, expires_at=pr.expires_at,
+             provenance=(f"{partner}: {pr.provenance}" if pr.provenance
+                         else f"{partner} (import of {file_name})"))
+    _insert(s, actor, entry_id, "partner", f)
+    return _Outcome("imported", f"{pr.label}: added as entry {entry_id}")
+
+
+def _import_row(engine: Engine, pr: _PartnerRow, partner: str, actor: str, file_name: str
+                ) -> _Outcome:
+    """Add, merge or report one partner row, in one transaction with its audit row."""
+    now = utcnow()
+    with session_scope(engine) as s:
+        found = _matching(s, pr.ident)
+        if not found:
+            return _create(s, pr, partner, actor, file_name)
+        if len(found) > 1:
+            on = "; ".join(f"entry {e.entry_id} on {_matched_on(e, pr.ident)}" for e in found)
+            return _Outcome("conflict", (
+                f"{pr.label} ({_identity_text(pr.ident)}) matches {len(found)} entries: {on}; "
+                "nothing changed: if they are one vessel, complete one entry and expire the "
+                "others, then import again"))
+        entry = found[0]
+        ours = {k: getattr(entry, k) for k in IDENTIFIERS}
+        fills = {k: v for k, v in pr.ident.items() if v is not None and ours[k] is None}
+        if fills:  # filling may join the entry to another one (a name to its call sign)
+            joined = {k: ours[k] if ours[k] is not None else pr.ident[k] for k in IDENTIFIERS}
+            already = {e.entry_id for e in _matching(s, ours, but=entry.entry_id)}
+            newly = [e for e in _matching(s, joined, but=entry.entry_id)
+                     if e.entry_id not in already]
+            if newly:
+                return _Outcome("conflict", (
+                    f"{pr.label}: matches entry {entry.entry_id} on "
+                    f"{_matched_on(entry, pr.ident)}, but adding its "
+                    f"{_identity_text(fills)} would make that entry match "
+                    + ", ".join(f"entry {e.entry_id}" for e in newly)
+                    + " too; nothing changed: decide whether they are one vessel"))
+        conflicting = {k: v for k, v in pr.ident.items()
+                       if v is not None and ours[k] is not None and _key(k, v) != _key(k, ours[k])}
+        matched = _matched_on(entry, pr.ident)  # before the merge fills anything in
+        values, changes, reactivated = _merge_values(entry, pr, partner, fills, conflicting, now)
+        if values:
+            before = entry.as_dict()
+            _versioned_update(s, entry.entry_id, entry.version,
+                              dict(values, updated_at=now, version=entry.version + 1))
+            s.refresh(entry)
+            b, a = changed(before, entry.as_dict())
+            write_audit(s, actor, "merge", "watchlist", entry.entry_id, b, a)
+        if conflicting:
+            theirs = ", ".join(f"{_LABEL[k]} {_shown(v)} where the entry has {_shown(ours[k])}"
+                               for k, v in conflicting.items())
+            kept = " and ".join(_LABEL[k] for k in conflicting)
+            text = (f"{pr.label}: matches entry {entry.entry_id} on {matched} but gives {theirs};"
+                    f" the entry keeps its {kept} (a vessel that changed its {kept}? update "
+                    f"entry {entry.entry_id} if the partner is right)")
+            if changes:
+                text += "; merged otherwise: " + "; ".join(changes)
+            return _Outcome("conflict", text, reactivated)
+        if not values:
+            return _Outcome("unchanged")
+        return _Outcome("merged", (f"{pr.label}: merged into entry {entry.entry_id} (matched on "
+                                   f"{matched}): " + "; ".join(changes)), reactivated)
+
+
 def import_entries(engine: Engine, path: Path, partner: str, actor: str,
                    default_marking: str | None = None) -> ImportSummary:
     """Import a partner agency's list (CSV or JSON as exported by ``export_entries``).
 
-    Each entry keeps the partner's marking (rows without one take ``default_marking``, or are
-    rejected when none is given) and its provenance, prefixed by the partner's name; the
-    partner's own id goes into ``source_ref``. Bad rows are reported, never half-imported.
+    A row matching no entry (on MMSI, IMO, or name + call sign together, as vessels are
+    matched) becomes a new entry with the partner's marking (rows without one take
+    ``default_marking``, or are rejected when none is given), the partner's reference in
+    ``source_ref`` and its provenance prefixed by the partner's name. A row matching one
+    entry is merged into it rather than duplicated (identifiers we lack, the stricter
+    marking, the later expiry, the partner's listing appended to the provenance; an audited,
+    version-checked change by ``actor``), so importing the same file twice changes nothing
+    the second time. Identifiers that disagree with ours, or a row matching several entries,
+    are never resolved here: the row is reported in ``conflicts`` for an analyst.
     """
-    partner = (partner or "").strip()
+    partner = _one_line(partner or "")
     if not partner:
         raise UserError("--partner is required: the agency the list comes from")
+    if len(partner) > MAX_TEXT_CHARS["owner"]:
+        raise UserError(f"--partner is {len(partner)} characters long: "
+                        f"at most {MAX_TEXT_CHARS['owner']}")
+    default = normalise_marking(default_marking) if default_marking else None
     summary = ImportSummary(str(path), partner)
-    for i, row in enumerate(_read_rows(path), start=1):
-        marking = row.get("marking") or default_marking
-        if not marking:
-            summary.rejected.append(f"entry {i}: no TLP marking (pass --default-marking)")
-            continue
-        prov = row.get("provenance")
-        provenance = f"{partner}: {prov}" if prov else f"{partner} (import of {path.name})"
+    for number, row in enumerate(_read_rows(path), start=1):
+        summary.rows += 1
         try:
-            add_entry(
-                engine, actor, mmsi=row.get("mmsi"), imo=row.get("imo"), name=row.get("name"),
-                call_sign=row.get("call_sign"),
-                reason=row.get("reason") or f"listed by {partner}", source="partner",
-                owner=row.get("owner") or partner,
-                marking=str(marking),
-                source_ref=row.get("source_ref") or row.get("entry_id"),
-                provenance=provenance, expires_at=row.get("expires_at"),
-            )
-            summary.imported += 1
+            pr = _partner_row(number, row, default)
         except UserError as exc:
-            if "already on the watchlist" in str(exc):
-                summary.already_listed += 1
-            else:
-                summary.rejected.append(f"entry {i}: {exc}")
+            summary.rejected.append(f"row {number}: {exc}")
+            continue
+        for attempt in range(1, _ROW_ATTEMPTS + 1):
+            try:
+                outcome = _import_row(engine, pr, partner, actor, path.name)
+                break
+            except (StaleVersionError, IntegrityError) as exc:
+                if attempt == _ROW_ATTEMPTS:  # changed under us each time: let a person retry
+                    reason = str(exc) if isinstance(exc, StaleVersionError) else (
+                        "the entry was created at the same moment by someone else")
+                    outcome = _Outcome("rejected", f"{pr.label}: {reason}: import again")
+        if outcome.kind == "rejected":
+            summary.rejected.append(outcome.message)
+        elif outcome.kind == "conflict":
+            summary.conflicts.append(outcome.message)
+        elif outcome.kind == "merged":
+            summary.merged += 1
+            summary.merges.append(outcome.message)
+        elif outcome.kind == "imported":
+            summary.imported += 1
+        else:
+            summary.unchanged += 1
+        summary.reactivated += outcome.reactivated
     return summary
 
 

@@ -132,7 +132,7 @@ def test_export_never_carries_entries_above_its_marking(store: Engine, tmp_path:
 def test_formula_names_are_neutralised_in_csv_and_round_trip(store: Engine,
                                                              tmp_path: Path) -> None:
     for i, name in enumerate(FORMULA_NAMES):
-        add_entry(store, "ana", mmsi=525100000 + i, name=name, call_sign="=A1",
+        add_entry(store, "ana", mmsi=525100000 + i, name=name, call_sign=f"=A{i}",
                   reason="=1+1", source="analyst", owner="ana", marking="GREEN")
     out = tmp_path / "wl.csv"
     export_entries(store, out, "GREEN")
@@ -172,15 +172,17 @@ def test_import_keeps_partner_marking_and_provenance(store: Engine, tmp_path: Pa
     path = tmp_path / "partner.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
     s = import_entries(store, path, "AFP Border Ops", "ana")
-    assert s.imported == 2 and s.already_listed == 0
-    assert [r.split(":")[0] for r in s.rejected] == ["entry 3", "entry 4"]
+    assert (s.rows, s.imported, s.merged, s.unchanged, s.conflicts) == (4, 2, 0, 0, [])
+    assert [r.split(":")[0] for r in s.rejected] == ["row 3", "row 4"]
     rows = {e["source_ref"]: e for e in list_entries(store)}
     assert rows["p-1"]["marking"] == "TLP:AMBER+STRICT" and rows["p-1"]["source"] == "partner"
     assert rows["p-1"]["provenance"] == "AFP Border Ops: Polda NTT report 2024/117"
     assert rows["p-1"]["owner"] == "AFP Border Ops"
     assert rows["p-2"]["marking"] == "TLP:GREEN"
     again = import_entries(store, path, "AFP Border Ops", "ana", default_marking="RED")
-    assert (again.imported, again.already_listed) == (1, 2)  # p-3 now has a marking
+    assert (again.imported, again.merged, again.unchanged) == (1, 0, 2)  # p-3 now has one
+    assert [a["action"] for a in audit_for(store, "watchlist", rows["p-1"]["entry_id"])] == [
+        "create"]
     assert {e["source_ref"]: e["marking"] for e in list_entries(store)}["p-3"] == "TLP:RED"
 
 
