@@ -98,19 +98,24 @@ def _print_ingest(summary: Any, title: str) -> None:
     table = Table(title=title, header_style="bold")
     table.add_column("file", max_width=36, no_wrap=True, overflow="ellipsis")
     table.add_column("format", no_wrap=True)
-    for col in ("read", "accepted", "other types", "quarantined", "duplicates", "vessels"):
+    # AIS: accepted positions whose time is only --date (kept out of tracks)
+    dated = any(hasattr(f, "date_only") for f in summary.files)
+    counts = ("read", "accepted", *(("date only",) if dated else ()), "other types",
+              "quarantined", "duplicates", "vessels")
+    for col in counts:
         table.add_column(col, justify="right", no_wrap=True, min_width=max(9, len(col)))
     table.add_column("time span (UTC)", no_wrap=True)
     for f in summary.files:
         if f.error:
-            table.add_row(f.file, "[red]error[/]", "", "", "", "", "", "", "")
+            table.add_row(f.file, "[red]error[/]", *[""] * (len(counts) + 1))
             continue
         span = "-"
         if f.start and f.end:
             end = f"{f.end:%H:%M}" if f.start.date() == f.end.date() else f"{f.end:%Y-%m-%d %H:%M}"
             span = f"{f.start:%Y-%m-%d %H:%M} → {end}"
+        date_only = (f"{getattr(f, 'date_only', 0):,}",) if dated else ()
         table.add_row(
-            f.file, f.format, f"{f.read:,}", f"{f.accepted:,}", f"{f.other_types:,}",
+            f.file, f.format, f"{f.read:,}", f"{f.accepted:,}", *date_only, f"{f.other_types:,}",
             f"{f.quarantined_total:,}", f"{f.duplicates:,}", f"{f.vessels:,}", span,
         )
     console.print(table)
@@ -143,6 +148,9 @@ def _emit(summary: Any, as_json: bool, title: str) -> None:
         sys.stdout.write(json.dumps(summary.as_dict(), indent=2, default=str) + "\n")
     else:
         _print_ingest(summary, title)
+    for f in summary.files:  # e.g. most positions of a file have only the --date
+        for text in getattr(f, "warnings", []):
+            err_console.print(f"[yellow]warning:[/] {text}")
     if summary.failed:
         for f in summary.failed:
             err_console.print(f"[red]error:[/] {f.error}")
@@ -164,7 +172,7 @@ def ingest_ais_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest AIS: raw NMEA, decoded CSV (MarineCadastre, DMA, configured layouts) or Parquet."""
-    from pipeline.ingest.ais import ingest_ais
+    from pipeline.ingest.ais import ZdaClock, ingest_ais
     from pipeline.ingest.csv_ais import layout_from_mapping
 
     c: Context = ctx.obj
@@ -183,6 +191,8 @@ def ingest_ais_cmd(
             paths, c.lake(), default_date=default_date,
             tolerance_h=settings.ingest.future_timestamp_tolerance_h, layouts=layouts,
             max_raw_chars=settings.ingest.max_raw_chars, progress=tick,
+            zda_clock=ZdaClock(settings.ingest.nmea_zda_clock_max_gap_s,
+                               settings.ingest.nmea_zda_clock_max_lines),
         )
     _emit(summary, as_json, "AIS ingest")
 

@@ -127,6 +127,10 @@ class CsvMapping(Section):
 class IngestSettings(Section):
     future_timestamp_tolerance_h: float = Field(default=6.0, gt=0)
     max_raw_chars: int = Field(default=2000, ge=80)
+    # NMEA messages without a time of their own take the receiver's $--ZDA clock where two
+    # readings at most this far apart (seconds, lines) surround them; null: never
+    nmea_zda_clock_max_gap_s: float | None = Field(default=5.0, gt=0)
+    nmea_zda_clock_max_lines: int = Field(default=1000, ge=1)
     csv_mappings: dict[str, CsvMapping] = Field(default_factory=dict)
 
 

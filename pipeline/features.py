@@ -5,6 +5,12 @@ durations (in total and at night), closest approach to a departure point, the lo
 and where it began, encounter partners, port-call mismatches, identity flags, what the
 vessel says it is, and how today compares with the vessel's own previous 30 days.
 Every column is documented in ``pipeline.schemas.FEATURES``.
+
+Positions whose time is only a date (``time_source`` date_only) say where a vessel was on the
+day but not when: they count for presence (the vessel has a row, ``positions``, the days seen,
+region, transceiver class, top speed, closest approach to a departure point) and are left out
+of everything that needs a time (first/last seen, glitches, night share, night hours in
+departure areas; the events come from tracks that never hold them).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from pipeline.config import Settings, Zone
 from pipeline.geo import distance_to_geometry_m, points_in
 from pipeline.lake import Lake
 from pipeline.night import is_night
-from pipeline.schemas import FEATURES, HISTORY_DAYS, TRENDED_FEATURES
+from pipeline.schemas import FEATURES, HISTORY_DAYS, TRENDED_FEATURES, real_time
 from pipeline.tracks import glitch_mask, sort_order
 
 F64 = npt.NDArray[np.float64]
@@ -34,6 +40,8 @@ SAMPLE_US = 600 * 1_000_000  # closest approach is measured on one fix per vesse
 # a position stands for the vessel's whereabouts until the next one, for at most this long
 # (longer silences are dark gaps, with events of their own)
 POSITION_HOLDS_H = 1.0
+# positions with only a date are sampled one in this many for the closest approach and region
+SAMPLE_DATE_ONLY = 60
 
 
 @dataclass
@@ -88,18 +96,25 @@ def _inside_any(zones: list[Zone], lat: F64, lon: F64) -> np.ndarray:
 
 
 def _per_vessel_positions(pos: dict[str, np.ndarray], settings: Settings) -> pd.DataFrame:
-    """Position-derived columns, one row per vessel (pos sorted by mmsi, t)."""
+    """Position-derived columns, one row per vessel (pos sorted by mmsi, t). ``pos["timed"]``
+    (optional) is False for positions with only a date: presence, not time (module doc)."""
     mmsi, t, lat, lon = pos["mmsi"], pos["t"], pos["lat"], pos["lon"]
     starts = np.flatnonzero(np.r_[True, mmsi[1:] != mmsi[:-1]])
     ids = mmsi[starts]
     counts = np.diff(np.r_[starts, len(mmsi)])
-    night = is_night(t, lat, lon, settings.events.night_sun_elevation_deg)
-    glitch = glitch_mask(mmsi, t, lat, lon, settings.events.max_implied_speed_kn)
+    timed = pos.get("timed")
+    if timed is not None and timed.all():
+        timed = None
     sog = pos["sog_kn"]
     # closest approach to departure points and holding areas on a 10-min sample per vessel
     zones = [z for r in settings.regions.values()
              for z in (*r.departure_points, *r.zones_by_role("holding_area"))]
     key = mmsi.astype(np.int64) * 1_000_000 + (t // SAMPLE_US) % 1_000_000
+    if timed is not None:
+        # date-only rows share one instant: one in SAMPLE_DATE_ONLY of them instead (about
+        # what ten minutes of a vessel under way holds), keyed apart from the timed ones
+        rank = np.cumsum(~timed) // SAMPLE_DATE_ONLY
+        key = np.where(timed, key, -(mmsi.astype(np.int64) * 1_000_000 + rank % 1_000_000) - 1)
     sample = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     d = min_distance_to_zones_m(zones, lat[sample], lon[sample])
     s_starts = np.searchsorted(sample, starts)
@@ -112,13 +127,29 @@ def _per_vessel_positions(pos: dict[str, np.ndarray], settings: Settings) -> pd.
         share = np.add.reduceat(inside, s_starts) if len(inside) else np.zeros(0)
         better = share > best
         region[better], best[better] = rid, share[better]
+    # the time-based columns from the positions with a real time only
+    vessel = np.cumsum(np.r_[True, mmsi[1:] != mmsi[:-1]]) - 1
+    rows = np.arange(len(mmsi)) if timed is None else np.flatnonzero(timed)
+    tm, tt, tlat, tlon, tv = mmsi[rows], t[rows], lat[rows], lon[rows], vessel[rows]
+    n_timed = np.bincount(tv, minlength=len(ids))
+    night = is_night(tt, tlat, tlon, settings.events.night_sun_elevation_deg)
+    glitch = glitch_mask(tm, tt, tlat, tlon, settings.events.max_implied_speed_kn)
+    first_seen = np.full(len(ids), np.nan)
+    last_seen = np.full(len(ids), np.nan)
+    if len(rows):  # sorted by (mmsi, t): a vessel's first and last timed rows
+        last_of = np.r_[tv[1:] != tv[:-1], True]
+        first_of = np.r_[True, tv[1:] != tv[:-1]]
+        first_seen[tv[first_of]] = tt[first_of]
+        last_seen[tv[last_of]] = tt[last_of]
     # hours inside a departure point or holding area at night, from the day's own positions
     # (the dwell events may overlap between neighbouring zones and span two days)
-    in_zone = _inside_any(zones, lat, lon)
-    dt_next = np.r_[(t[1:] - t[:-1]) / 3.6e9, 0.0]
-    dt_next[np.r_[starts[1:], len(t)] - 1] = 0.0  # a vessel's last position of the day
+    in_zone = _inside_any(zones, tlat, tlon)
+    dt_next = np.r_[(tt[1:] - tt[:-1]) / 3.6e9, 0.0]
+    dt_next[np.r_[tv[1:] != tv[:-1], True]] = 0.0  # a vessel's last position of the day
     dt_next = np.minimum(dt_next, POSITION_HOLDS_H)
-    zone_night_h = np.add.reduceat(np.where(in_zone & night, dt_next, 0.0), starts)
+    zone_night_h = np.bincount(tv, np.where(in_zone & night, dt_next, 0.0), minlength=len(ids))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        night_share = np.bincount(tv, night.astype(np.float64), minlength=len(ids)) / n_timed
     n_a = np.add.reduceat(pos["class_a"].astype(np.int64), starts)
     n_b = np.add.reduceat(pos["class_b"].astype(np.int64), starts)
     cls_mode = np.full(len(starts), None, dtype=object)
@@ -127,10 +158,10 @@ def _per_vessel_positions(pos: dict[str, np.ndarray], settings: Settings) -> pd.
     out = pd.DataFrame({
         "mmsi": ids,
         "positions": counts,
-        "first_seen": t[starts],
-        "last_seen": t[np.r_[starts[1:], len(t)] - 1],
-        "glitches": np.add.reduceat(glitch.astype(np.int64), starts),
-        "night_share": np.add.reduceat(night.astype(np.float64), starts) / counts,
+        "first_seen": first_seen,
+        "last_seen": last_seen,
+        "glitches": np.bincount(tv, glitch.astype(np.int64), minlength=len(ids)).astype(np.int64),
+        "night_share": night_share,
         "max_sog_kn": np.fmax.reduceat(sog, starts),
         "min_distance_to_departure_m": np.where(np.isfinite(min_dep), min_dep, np.nan),
         "departure_zone_night_h": zone_night_h,
@@ -234,6 +265,9 @@ def build_features(
         "class_a": flag(pc.equal(cls, "A"))[order],
         "class_b": flag(pc.equal(cls, "B"))[order],
     }
+    timed = real_time(positions)
+    if timed is not None:
+        pos["timed"] = flag(timed)[order]
     out = _per_vessel_positions(pos, settings)
     out = _add_silent_vessels(out, events, settings)
     out = out.merge(_per_vessel_events(events.to_pandas()), on="mmsi", how="left")
@@ -281,7 +315,7 @@ def features_day(lake: Lake, settings: Settings, day: date) -> FeatureSummary:
     t0 = time.perf_counter()
     positions = lake.read(
         "positions", day, columns=["mmsi", "timestamp", "lat", "lon", "sog_kn",
-                                   "transceiver_class"],
+                                   "transceiver_class", "time_source"],
     )
     events = lake.read("events", day)
     start = day - timedelta(days=settings.events.lookback_days)

@@ -265,13 +265,15 @@ def _days_between(start: str | None, end: str | None) -> list[str]:
 def _ingest_paths(env: Env, kind: str, paths: list[Path], default_date: date | None) -> Any:
     s = env.settings
     if kind == "ais":
-        from pipeline.ingest.ais import ingest_ais
+        from pipeline.ingest.ais import ZdaClock, ingest_ais
         from pipeline.ingest.csv_ais import layout_from_mapping
 
         layouts = tuple(layout_from_mapping(n, dict(m)) for n, m in s.ingest.csv_mappings.items())
         return ingest_ais(paths, env.lake, default_date=default_date,
                           tolerance_h=s.ingest.future_timestamp_tolerance_h, layouts=layouts,
-                          max_raw_chars=s.ingest.max_raw_chars)
+                          max_raw_chars=s.ingest.max_raw_chars,
+                          zda_clock=ZdaClock(s.ingest.nmea_zda_clock_max_gap_s,
+                                             s.ingest.nmea_zda_clock_max_lines))
     if kind == "port_calls":
         from pipeline.ingest.port_calls import ingest_port_calls
 

@@ -7,14 +7,59 @@ print what a column means. Times are UTC and tz-aware; partitions are UTC dates.
 
 from __future__ import annotations
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 TS = pa.timestamp("us", tz="UTC")
+
+# How a row's ``timestamp`` was obtained (column ``time_source`` of positions and
+# vessel_static). The order is the dictionary of the column: code i is TIME_SOURCES[i].
+TIME_SOURCES = (
+    "tag_block",  # NMEA 4.0 tag block c: (seconds or ms) in front of the sentence
+    "pghp",  # the $PGHP header just before the message
+    "trailing_epoch",  # epoch seconds/ms after the sentence's checksum
+    "vsi",  # the $--VSI naming the message by talker and sequence id (dated by $--ZDA or --date)
+    "zda_clock",  # the receiver's clock: the latest $--ZDA before it, where ZDAs are dense
+    "row",  # the time column of a decoded CSV / Parquet row
+    "date_only",  # no time at all: the --date option at 00:00 UTC (the time is unknown)
+)
+TIME_SOURCE_TYPE = pa.dictionary(pa.int8(), pa.string())
+DATE_ONLY = "date_only"
+
+
+def time_source_array(codes: npt.ArrayLike) -> pa.DictionaryArray:
+    """The ``time_source`` column from codes into TIME_SOURCES (int8, no copy for int8)."""
+    idx = pa.array(np.asarray(codes, dtype=np.int8), type=pa.int8())
+    return pa.DictionaryArray.from_arrays(idx, pa.array(TIME_SOURCES, pa.string()))
+
+
+def real_time(table: pa.Table) -> pa.ChunkedArray | None:
+    """True for rows whose ``timestamp`` is a real time (not ``date_only``); None when every
+    row's is (no ``time_source`` column, e.g. rows ingested before it existed, or none is
+    date_only). Tracks, events and time-based features keep only these rows."""
+    if "time_source" not in table.column_names:
+        return None
+    col = table.column("time_source")
+    date_only = pc.fill_null(pc.equal(col, DATE_ONLY), False)
+    if not pc.any(date_only).as_py():
+        return None
+    return pc.invert(date_only)
 
 
 def _f(name: str, type_: pa.DataType, doc: str, nullable: bool = True) -> pa.Field:
     return pa.field(name, type_, nullable=nullable, metadata={"doc": doc})
 
+
+_TIME_SOURCE_DOC = (
+    "How timestamp was obtained: tag_block (NMEA 4.0 tag block c:), pghp ($PGHP header), "
+    "trailing_epoch (epoch after the checksum), vsi ($--VSI naming the message), zda_clock "
+    "(the receiver's $--ZDA clock just before it, where the clock readings are dense), row "
+    "(the time column of a CSV or Parquet row), date_only (no time at all: --date at 00:00 "
+    "UTC; kept in the lake for presence, left out of tracks, events and time-based "
+    "features). Null: ingested before the column existed (taken as a real time)."
+)
 
 POSITIONS = pa.schema(
     [
@@ -30,6 +75,7 @@ POSITIONS = pa.schema(
         _f("transceiver_class", pa.string(), "'A' or 'B' transponder class when known."),
         _f("source_id", pa.string(), "Content hash (sha256, 16 hex) of the file the row came from.", False),
         _f("source_line", pa.int64(), "1-based line (NMEA) or data-row (CSV/Parquet) number in that file.", False),
+        _f("time_source", TIME_SOURCE_TYPE, _TIME_SOURCE_DOC),
     ]
 )
 
@@ -50,6 +96,7 @@ VESSEL_STATIC = pa.schema(
         _f("transceiver_class", pa.string(), "'A' or 'B' transponder class when known."),
         _f("source_id", pa.string(), "Content hash (sha256, 16 hex) of the source file.", False),
         _f("source_line", pa.int64(), "1-based line or row number in that file.", False),
+        _f("time_source", TIME_SOURCE_TYPE, _TIME_SOURCE_DOC),
     ]
 )
 

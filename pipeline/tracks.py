@@ -3,7 +3,10 @@
 Every detector works on one ``Track`` object: flat numpy arrays sorted by (mmsi, time) with
 per-row deltas to the previous kept position of the same vessel. Position glitches (a jump
 that implies more than ``events.max_implied_speed_kn`` to and from its neighbours) are kept
-in ``glitch`` for the features but are not part of the track the detectors see.
+in ``glitch`` for the features but are not part of the track the detectors see. Positions
+whose time is only a date (``time_source`` date_only: raw NMEA stamped ``--date`` 00:00 UTC)
+are not part of any track either: a vessel's many reports at one invented instant would be
+impossible speed jumps, position conflicts and day-long silences.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import pyarrow.compute as pc
 from pipeline.config import EventSettings
 from pipeline.geo import haversine_m
 from pipeline.lake import Lake
+from pipeline.schemas import real_time
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -29,6 +33,9 @@ MS_TO_KN = 3600 / 1852
 
 TRACK_COLUMNS = ["mmsi", "timestamp", "lat", "lon", "sog_kn", "cog_deg", "heading_deg",
                  "nav_status", "transceiver_class"]
+# what is read from the lake: the columns above and how each time was obtained (date-only
+# rows are dropped by track_from_table)
+READ_COLUMNS = [*TRACK_COLUMNS, "time_source"]
 
 
 @dataclass
@@ -129,14 +136,17 @@ def load_track(lake: Lake, day: date, settings: EventSettings,
                mmsi_filter: pa.Array | None = None) -> Track:
     """Day ``day`` plus ``lookback_days`` before it, as one sorted, glitch-free track."""
     start = day - timedelta(days=settings.lookback_days)
-    table = lake.read("positions", start, day, columns=TRACK_COLUMNS)
+    table = lake.read("positions", start, day, columns=READ_COLUMNS)
     if mmsi_filter is not None:
         table = table.filter(pc.is_in(table.column("mmsi"), mmsi_filter))
     return track_from_table(table, day, settings)
 
 
 def track_from_table(table: pa.Table, day: date, settings: EventSettings) -> Track:
-    """Build a track from position rows (lake columns)."""
+    """Build a track from position rows (lake columns); rows with only a date are left out."""
+    timed = real_time(table)
+    if timed is not None:
+        table = table.filter(timed)
     mmsi = table.column("mmsi").to_numpy()
     t = pc.cast(table.column("timestamp"), pa.int64()).to_numpy()
     order = sort_order(mmsi, t)

@@ -41,7 +41,7 @@ from pipeline.events.encounter import (
 )
 from pipeline.lake import Lake
 from pipeline.schemas import EVENTS
-from pipeline.tracks import TRACK_COLUMNS, Track, track_from_table
+from pipeline.tracks import READ_COLUMNS, Track, track_from_table
 
 # event type -> "module:function"; per-vessel detectors can run per MMSI shard
 PER_VESSEL = {
@@ -225,7 +225,7 @@ def _on_day(positions: pa.Table, day: date) -> pa.Array:
 
 def _window(lake: Lake, settings: Settings, day: date) -> pa.Table:
     start = day - timedelta(days=settings.events.lookback_days)
-    return lake.read("positions", start, day, columns=TRACK_COLUMNS)
+    return lake.read("positions", start, day, columns=READ_COLUMNS)
 
 
 def detect_day(lake: Lake, settings: Settings, day: date, n_shards: int = 1) -> DetectSummary:

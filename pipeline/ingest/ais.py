@@ -39,9 +39,19 @@ from pipeline.ingest.parquet_ais import read_parquet
 from pipeline.ingest.sources import MAGIC_PARQUET, SourceFile, looks_like_nmea, open_sources
 from pipeline.ingest.threads import pool
 from pipeline.lake import Lake
-from pipeline.schemas import POSITIONS, QUARANTINE, VESSEL_STATIC
+from pipeline.schemas import DATE_ONLY, POSITIONS, QUARANTINE, VESSEL_STATIC, real_time
 
 DEFAULT_MAX_RAW_CHARS = 2000  # settings: ingest.max_raw_chars
+
+
+@dataclass(frozen=True)
+class ZdaClock:
+    """When an NMEA message without a time of its own may take the receiver's $--ZDA clock
+    (settings ``ingest.nmea_zda_clock_max_gap_s`` / ``nmea_zda_clock_max_lines``; see
+    ``pipeline.ingest.nmea._zda_clock``). Without one the clock is not used."""
+
+    max_gap_s: float | None
+    max_lines: int | None = None
 
 
 @dataclass
@@ -59,6 +69,9 @@ class FileSummary:
     quarantined: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0
     vessels: int = 0
+    # accepted positions whose time is only a date (time_source date_only: --date at 00:00
+    # UTC): kept in the lake, left out of tracks
+    date_only: int = 0
     start: datetime | None = None
     end: datetime | None = None
     error: str | None = None
@@ -72,15 +85,28 @@ class FileSummary:
         total = self.accepted + self.other_types + self.quarantined_total + self.duplicates
         return self.error is not None or self.read == total
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the operator must know about the file's rows: most positions without a time."""
+        if self.date_only * 2 <= self.positions:
+            return []
+        return [
+            f"{self.file}: {self.date_only:,} of {self.positions:,} positions carry "
+            "only the date (--date, 00:00 UTC; no tag block, $PGHP, trailing epoch, $--VSI or "
+            "dense $--ZDA clock gives their time); their times are unknown, they are kept out "
+            "of tracks, events and time-based features"
+        ]
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "file": self.file, "format": self.format, "read": self.read,
             "accepted": self.accepted, "positions": self.positions, "static": self.static,
             "other_types": self.other_types, "quarantined": dict(sorted(self.quarantined.items())),
             "quarantined_total": self.quarantined_total, "duplicates": self.duplicates,
-            "vessels": self.vessels,
+            "vessels": self.vessels, "date_only_positions": self.date_only,
             "start": self.start.isoformat() if self.start else None,
             "end": self.end.isoformat() if self.end else None,
+            "warnings": self.warnings,
             "error": self.error,
         }
 
@@ -100,6 +126,7 @@ class IngestSummary:
             for k in ("read", "accepted", "positions", "static", "other_types", "duplicates")
         }
         totals["quarantined"] = sum(f.quarantined_total for f in self.files)
+        totals["date_only_positions"] = sum(f.date_only for f in self.files)
         return {
             "files": [f.as_dict() for f in self.files],
             "totals": totals,
@@ -126,6 +153,7 @@ def decode_source(
     source: SourceFile,
     default_date: date | None,
     layouts: tuple[CsvLayout, ...] = (),
+    zda_clock: ZdaClock | None = None,
 ) -> Decoded:
     """Sniff the format of one input and run its reader."""
     buffer = source.buffer
@@ -143,8 +171,11 @@ def decode_source(
         from pipeline.ingest.nmea import decode_nmea
 
         source.hash_in_background()
-        data = source.data
-        nm = decode_nmea(data, default_date=default_date, single_raw=False)
+        data = source.buffer  # a memory-mapped file is parsed in place, never copied
+        clock = zda_clock or ZdaClock(None)
+        nm = decode_nmea(data, default_date=default_date, single_raw=False,
+                         zda_clock_max_gap_s=clock.max_gap_s,
+                         zda_clock_max_lines=clock.max_lines)
         return Decoded(
             positions=nm.positions, static=nm.static, rejects=nm.rejects,
             records=nm.messages, other_types=dict(nm.other_types),
@@ -388,9 +419,10 @@ def _ingest_one(
     tolerance_h: float,
     layouts: tuple[CsvLayout, ...],
     max_raw_chars: int,
+    zda_clock: ZdaClock | None = None,
 ) -> _Batch:
     """Decode and validate one input; only the validated Arrow tables are kept."""
-    decoded = decode_source(source, default_date, layouts)
+    decoded = decode_source(source, default_date, layouts, zda_clock)
     positions, static, quarantine = validate(decoded, source, tolerance_h, max_raw_chars)
     summary.format = decoded.layout
     summary.read = decoded.records
@@ -409,8 +441,10 @@ def ingest_ais(
     layouts: tuple[CsvLayout, ...] = (),
     max_raw_chars: int = DEFAULT_MAX_RAW_CHARS,
     progress: Callable[[str], None] | None = None,
+    zda_clock: ZdaClock | None = None,
 ) -> IngestSummary:
-    """Ingest AIS files into the lake and return the per-file run summary."""
+    """Ingest AIS files into the lake and return the per-file run summary. ``zda_clock``:
+    the settings under which raw NMEA may take the receiver's $--ZDA clock (None: never)."""
     batches: list[_Batch] = []
     summaries: list[FileSummary] = []
     for path in paths:
@@ -423,7 +457,7 @@ def ingest_ais(
                 try:
                     batches.append(
                         _ingest_one(source, summary, default_date, tolerance_h, layouts,
-                                    max_raw_chars)
+                                    max_raw_chars, zda_clock)
                     )
                 except UserError as exc:
                     summary.error = str(exc)
@@ -433,15 +467,24 @@ def ingest_ais(
     written = _merge_into_lake(lake, batches)
     for b in batches:
         s = b.summary
-        accepted = _accepted(b.positions, ["mmsi", "timestamp"])
+        accepted = _accepted(b.positions, ["mmsi", "timestamp"] + (
+            ["time_source"] if "time_source" in b.positions.column_names else []))
         s.positions = accepted.num_rows - b.duplicates["positions"]
+        if "time_source" in accepted.column_names:
+            validated = int(pc.sum(pc.fill_null(
+                pc.equal(accepted.column("time_source"), DATE_ONLY), False)).as_py() or 0)
+            s.date_only = validated - b.duplicates["positions_date_only"]
         assert isinstance(b.static, pa.Table)  # resolved by the merge
         s.static = _records(b.static) - b.duplicates["vessel_static"]
         # CSV/Parquet static rows are derived from positions and are not records of their own
         s.accepted = s.positions + (s.static if s.format == "nmea" else 0)
         if accepted.num_rows:
             s.vessels = int(pc.count_distinct(accepted.column("mmsi")).as_py())
-            span = pc.min_max(accepted.column("timestamp")).as_py()
+            times = accepted.column("timestamp")
+            timed = real_time(accepted)  # the span of the real times when there are any
+            if timed is not None and pc.any(timed).as_py():
+                times = times.filter(timed)
+            span = pc.min_max(times).as_py()
             s.start, s.end = span["min"], span["max"]
         s.duplicates = s.read - s.accepted - s.other_types - s.quarantined_total
     return IngestSummary(summaries, written)
@@ -477,8 +520,10 @@ def _merge_into_lake(lake: Lake, batches: list[_Batch]) -> dict[str, list[str]]:
         if results[table].days:
             written[table] = results[table].days
         if table != "quarantine":
+            date_only = results[table].date_only_duplicates
             for i, b in enumerate(batches):
                 b.duplicates[table] = int(results[table].duplicates[i])
+                b.duplicates[f"{table}_date_only"] = int(date_only[i]) if date_only is not None else 0
     return written
 
 

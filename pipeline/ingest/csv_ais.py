@@ -21,7 +21,7 @@ from pipeline.errors import UserError
 from pipeline.ingest.decoded import Decoded, empty_rejects
 from pipeline.ingest.sources import Buffer
 from pipeline.ingest.threads import background
-from pipeline.schemas import VESSEL_STATIC
+from pipeline.schemas import TIME_SOURCES, VESSEL_STATIC, time_source_array
 
 # Lake column -> type family, for every column a CSV layout may map.
 NUMERIC = {"lat", "lon", "sog_kn", "cog_deg", "heading_deg", "length_m", "width_m", "draught_m"}
@@ -207,6 +207,8 @@ def read_csv(data: Buffer, layout: CsvLayout, label: str) -> Decoded:
         else:
             cols[lake] = col
     cols["msg_type"] = np.zeros(n, dtype=np.int8)
+    # every row's time is its own time column: a constant dictionary column (1 byte a row)
+    cols["time_source"] = time_source_array(np.full(n, TIME_SOURCES.index("row"), np.int8))
     lines_all = np.arange(2, n + 2, dtype=np.int64)
     cols["source_line"] = lines_all
     out = pa.table(
@@ -357,16 +359,28 @@ def static_rows(positions: pa.Table, accepted: pa.Array | None = None) -> pa.Tab
     Arrow's hash grouping: a day's file holds a few thousand identities for millions of rows
     (text keys dictionary-encoded). Rows are grouped by ``source_id`` too when the table has
     it; ingest calls this per file before stamping the source, so it need not. ``accepted``
-    (boolean per row) leaves out the rows validation rejected.
+    (boolean per row) leaves out the rows validation rejected. A ``time_source`` column
+    (one value for a CSV file; a Parquet file may mix them) is kept: when the rows differ
+    in it, it is a key too, so each static row's time_source is that of its own time.
     """
     cols = [c for c in STATIC_COLUMNS if c in positions.column_names]
     if not cols or positions.num_rows == 0:
         return VESSEL_STATIC.empty_table()
     keys = ["mmsi", *cols]
     keys += [c for c in ("transceiver_class", "source_id") if c in positions.column_names]
-    rows = positions.select([*keys, "timestamp", "source_line"])
+    has_source = "time_source" in positions.column_names
+    rows = positions.select([*keys, "timestamp", "source_line",
+                             *(["time_source"] if has_source else [])])
     if accepted is not None:
         rows = rows.filter(accepted)
+    one_source = None
+    if has_source:
+        distinct = pc.unique(rows.column("time_source"))
+        if len(distinct) == 1 and distinct.null_count == 0:
+            one_source = distinct[0].as_py()
+            rows = rows.drop_columns(["time_source"])
+        else:
+            keys.append("time_source")
     grouped = (
         rows.group_by(keys, use_threads=False)
         .aggregate([("timestamp", "min"), ("source_line", "min")])
@@ -379,6 +393,9 @@ def static_rows(positions: pa.Table, accepted: pa.Array | None = None) -> pa.Tab
     for c in cols[1:]:
         has_any = pc.or_(has_any, pc.is_valid(grouped.column(c)))
     out = grouped.filter(has_any)  # rows that carried no identity at all are not static reports
+    if one_source is not None:
+        out = out.append_column("time_source", time_source_array(
+            np.full(out.num_rows, TIME_SOURCES.index(one_source), np.int8)))
     return out.append_column("msg_type", pa.array(np.zeros(out.num_rows, np.int8)))
 
 

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from pipeline.ingest.columns import take_row_groups
 from pipeline.ingest.threads import pool
 from pipeline.lake import ROW_GROUP_ROWS, Lake, conform
-from pipeline.schemas import DEDUP_KEYS, SORT_KEYS, TABLES
+from pipeline.schemas import DATE_ONLY, DEDUP_KEYS, SORT_KEYS, TABLES
 
 ARRIVAL_SHIFT = 40  # arrival rank = batch << 40 | source_line
 # Optional boolean column of a batch: False for rows that are not records of their own in the
@@ -48,6 +48,9 @@ PACK_LIMIT = 1 << 62  # packed sort keys stay below this (int64 with room to spa
 class MergeResult:
     days: list[str]
     duplicates: np.ndarray  # per batch
+    # per batch: those of the duplicates whose time_source is date_only (the run summary
+    # counts the date-only positions that were kept)
+    date_only_duplicates: np.ndarray | None = None
 
 
 def _day_numbers(table: pa.Table, day_column: str | None, fallback: Sequence[date | None]) -> np.ndarray:
@@ -128,7 +131,7 @@ def merge_into_lake(
             dn = _day_numbers(t, day_column, ())
         day_nums.append(dn if accepted is None else np.where(accepted, dn, SKIPPED))
     if not parts:
-        return MergeResult([], dups)
+        return MergeResult([], dups, dups.copy())
     new = pa.concat_tables(parts)
     del parts
     merge = _TableMerge(
@@ -138,7 +141,7 @@ def merge_into_lake(
     days = np.concatenate(day_nums)
     unique_days = [int(d) for d in np.unique(days) if d != SKIPPED]
     if not unique_days:
-        return MergeResult([], dups)
+        return MergeResult([], dups, dups.copy())
     if len(unique_days) == 1 and days.min() != SKIPPED:
         results = [merge.day(unique_days[0], None)]
     else:
@@ -146,9 +149,11 @@ def merge_into_lake(
                                 thread_name_prefix="merge") as pool:
             results = list(pool.map(lambda dn: merge.day(dn, np.flatnonzero(days == dn)),
                                     unique_days))
-    for _, day_dups in results:
+    date_only_dups = np.zeros(n_batches, dtype=np.int64)
+    for _, day_dups, day_date_only in results:
         dups += day_dups
-    return MergeResult([d for d, _ in results], dups)
+        date_only_dups += day_date_only
+    return MergeResult([d for d, _, _ in results], dups, date_only_dups)
 
 
 class _TableMerge:
@@ -167,12 +172,18 @@ class _TableMerge:
         # computed once for all days (column by column on the pool), before the days run
         self.keys = dict(zip(needed, pool().map(lambda k: _key_values(new.column(k)), needed),
                              strict=True))
+        self.date_only = None  # new rows whose time is only a date
+        if "time_source" in new.column_names:
+            flag = pc.fill_null(pc.equal(new.column("time_source"), DATE_ONLY), False)
+            self.date_only = np.asarray(flag.to_numpy(zero_copy_only=False), dtype=bool)
 
-    def day(self, dn: int, rows_new: np.ndarray | None) -> tuple[str, np.ndarray]:
+    def day(self, dn: int, rows_new: np.ndarray | None) -> tuple[str, np.ndarray, np.ndarray]:
         """Merge the new rows ``rows_new`` (None = all) of day ``dn`` with what the lake holds
-        for that day and write the partition; returns the day and duplicates per batch."""
+        for that day and write the partition; returns the day, duplicates per batch and how
+        many of those were date-only rows."""
         day = _day(dn)
         dups = np.zeros(self.n_batches, dtype=np.int64)
+        date_only_dups = np.zeros(self.n_batches, dtype=np.int64)
         existing = self.lake.read_partition(self.table_name, day)
         if existing.num_rows and self.replace_sources:
             keep = pc.invert(pc.is_in(existing.column("source_id"),
@@ -194,6 +205,11 @@ class _TableMerge:
         if start is not None:
             late = _late_arrivals(start, order, batch, arrays["source_line"], record)
             dups += np.bincount(batch[late], minlength=self.n_batches)[: self.n_batches]
+            if self.date_only is not None and len(late):  # late rows are all new rows
+                new_row = late - n_old if rows_new is None else rows_new[late - n_old]
+                gone = late[self.date_only[new_row]]
+                date_only_dups += np.bincount(batch[gone], minlength=self.n_batches)[
+                    : self.n_batches]
             rows = order[start]
         # positions in ``merged`` = the lake's rows, then all new rows of the run
         merged = pa.concat_tables([existing, self.new]) if n_old else self.new
@@ -211,7 +227,7 @@ class _TableMerge:
             }
             groups = take_row_groups(merged, rows, ROW_GROUP_ROWS, constant)
             self.lake.write_row_groups(self.table_name, day, groups)
-        return (day.isoformat() if day else "undated"), dups
+        return (day.isoformat() if day else "undated"), dups, date_only_dups
 
 
 def _late_arrivals(start: np.ndarray, order: np.ndarray, batch: np.ndarray,

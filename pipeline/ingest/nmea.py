@@ -11,8 +11,10 @@ Every non-empty input line ends up in exactly one place: a complete message, a h
 
 Receive time of a message, first found wins: NMEA 4.0 tag block ``c:``, the $PGHP header just
 before it, a trailing epoch after its checksum, the time of the $--VSI sentence that names it
-by talker and sequence id (dated by the stream's $--ZDA, else by ``default_date``), else
-``default_date`` at 00:00 UTC.
+by talker and sequence id (dated by the stream's $--ZDA, else by ``default_date``), the
+receiver's clock (the latest $--ZDA before it, only where the clock readings are dense: see
+:func:`_zda_clock`), else ``default_date`` at 00:00 UTC. Each row says which in
+``time_source`` (codes into ``pipeline.schemas.TIME_SOURCES``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from pipeline.ingest.sixbit import (
     uint_field,
     xor_segments,
 )
+from pipeline.ingest.sources import Buffer
+from pipeline.schemas import TIME_SOURCES
 
 __all__ = ["REJECT_RULES", "NmeaDecoded", "decode_nmea"]
 
@@ -59,6 +63,12 @@ TIME_WINDOW = 96  # longest $--VSI / $--ZDA read (NMEA caps a sentence at 82 cha
 # id every ~10-40 lines, so a VSI whose own message was lost must not reach an older one.
 MAX_VSI_GAP = 20
 DAY_MS = 86_400_000
+# time_source codes (indices into pipeline.schemas.TIME_SOURCES); a sentence starts as
+# date_only and keeps that code while nothing gives it a time
+SRC_TAG, SRC_PGHP, SRC_TRAIL, SRC_VSI, SRC_ZDA, SRC_DATE = (
+    TIME_SOURCES.index(k)
+    for k in ("tag_block", "pghp", "trailing_epoch", "vsi", "zda_clock", "date_only")
+)
 
 POSITION_TYPES = (1, 2, 3, 18, 19, 27)
 STATIC_TYPES = (5, 24)
@@ -177,6 +187,7 @@ class _Sentences:
     seq: Any  # -1 when empty
     chan: Any  # byte value, 0 when empty
     t_ms: I64  # resolved receive time, NAT when none
+    src: Any  # time_source code of t_ms (int8)
 
     @property
     def end(self) -> I64:
@@ -194,7 +205,7 @@ class _Sentences:
 class _Collector:
     """Accumulates per-chunk results in lists; rejects are (line index, rule, detail)."""
 
-    def __init__(self, data: bytes, starts: I64, ends: I64) -> None:
+    def __init__(self, data: Buffer, starts: I64, ends: I64) -> None:
         self.data = data
         self.rej_raw: list[bytes] = []
         self.starts = starts  # stripped line spans, to cut the raw text of rejects
@@ -444,6 +455,8 @@ def _scan_chunk(buf: U8, ls: I64, le: I64, lidx: I64, col: _Collector, hdr_carry
             carry_out = NAT  # the last header's message is complete: nothing to carry
         t = np.where(recs["t_tag"] != NAT, recs["t_tag"], t_hdr)
         t = np.where(t != NAT, t, recs["t_trail"])
+        src = np.where(recs["t_tag"] != NAT, SRC_TAG, np.where(
+            t_hdr != NAT, SRC_PGHP, np.where(recs["t_trail"] != NAT, SRC_TRAIL, SRC_DATE)))
         start = ls[rows]
         col.sent.append(
             {  # compact dtypes: these arrays live for the whole decode (~33 bytes/sentence)
@@ -458,6 +471,7 @@ def _scan_chunk(buf: U8, ls: I64, le: I64, lidx: I64, col: _Collector, hdr_carry
                 "seq": recs["seq"].astype(np.int8),
                 "chan": recs["chan"].astype(np.uint8),
                 "t_ms": t.astype(np.int64),
+                "src": src.astype(np.int8),
             }
         )
     return carry_out
@@ -722,7 +736,8 @@ def _cat(parts: list[dict[str, Any]], key: str, dtype: Any = np.int64) -> Any:
 
 
 def _vsi_times(
-    col: _Collector, s_line: I64, s_t: I64, default_date: dt.date | None
+    col: _Collector, s_line: I64, s_t: I64, s_src: Any, zda: tuple[I64, I64],
+    default_date: dt.date | None,
 ) -> dict[str, float]:
     """Time each sentence still without a time (``s_t`` NAT) from the $--VSI that names it.
 
@@ -736,10 +751,9 @@ def _vsi_times(
     ``NmeaDecoded.stats``.
     """
     vl, vk, vt = _cat(col.vsi, "line"), _cat(col.vsi, "key"), _cat(col.vsi, "tod")
-    zl, zm = _cat(col.zda, "line"), _cat(col.zda, "ms")
+    zl, zm = zda
     ll, lk, ld = _cat(col.links, "line"), _cat(col.links, "key"), _cat(col.links, "dead", bool)
     col.vsi.clear()
-    col.zda.clear()
     col.links.clear()
     stats = {"vsi_lines": float(vl.size), "zda_lines": float(zl.size)}
     q = np.flatnonzero((vk >= 0) & (vt >= 0))
@@ -769,13 +783,48 @@ def _vsi_times(
     idx = np.searchsorted(s_line, target)
     cur = s_t[idx]
     s_t[idx] = np.where(cur == NAT, t[ok][first], cur)
+    s_src[idx] = np.where(cur == NAT, SRC_VSI, s_src[idx])
     stats["vsi_linked"] = float(target.size)
     stats["vsi_timed"] = float((cur == NAT).sum())
     return stats
 
 
+def _zda_clock(
+    t_ms: I64, src: Any, line: I64, zda: tuple[I64, I64], max_gap_s: float | None,
+    max_lines: int | None,
+) -> int:
+    """Messages still without a time take the receiver's clock: the time of the latest
+    $--ZDA before them (in place; returns how many). Only where the clock is dense around
+    the message: it lies between two sound ZDAs at most ``max_gap_s`` seconds (and no
+    backwards step) and ``max_lines`` lines apart.
+
+    Why: a live terrestrial feed (AMSA's amsa_2012-01-27_mixed.nmea) interleaves a $GPZDA
+    about every second, ~110 lines apart, and the latest one agrees with the messages' own
+    time (type 4 UTC, SOTDMA slots) within a few seconds. Where the readings are far apart in
+    time or in lines (concatenated logs, a satellite store-and-forward dump between two
+    readings, the head and tail of a file) the clock says nothing about when a message was
+    received: those keep ``default_date``. ``max_gap_s`` None: the clock is not used.
+    """
+    zl, zm = zda
+    if max_gap_s is None or zl.size < 2 or len(t_ms) == 0:
+        return 0
+    todo = np.flatnonzero(t_ms == NAT)
+    j = np.searchsorted(zl, line[todo], side="right") - 1
+    inside = (j >= 0) & (j + 1 < zl.size)
+    j = np.clip(j, 0, zl.size - 2)
+    gap = zm[j + 1] - zm[j]
+    dense = inside & (gap >= 0) & (gap <= max_gap_s * 1000)
+    if max_lines is not None:
+        dense &= zl[j + 1] - zl[j] <= max_lines
+    rows = todo[dense]
+    t_ms[rows] = zm[j[dense]]
+    src[rows] = SRC_ZDA
+    return int(rows.size)
+
+
 def _fill_day(t_ms: I64, default_date: dt.date | None) -> None:
-    """Messages without any time: ``default_date`` at 00:00 UTC (in place)."""
+    """Messages without any time: ``default_date`` at 00:00 UTC (in place; their
+    time_source code is already date_only)."""
     if default_date is not None:
         day = dt.datetime.combine(default_date, dt.time(), tzinfo=dt.UTC)
         t_ms[t_ms == NAT] = int(day.timestamp() * 1000)
@@ -795,12 +844,13 @@ class _Multi:
     plen: I64
     fill: I64
     t_ms: I64
+    src: Any  # time_source code of t_ms
     line: I64
     nlines: I64
     raw: list[str]
 
 
-def _reassemble(s: _Sentences, multi: I64, data: bytes, col: _Collector) -> _Multi:
+def _reassemble(s: _Sentences, multi: I64, data: Buffer, col: _Collector) -> _Multi:
     """Join fragments keyed by (channel, sequence id, count), tolerant of interleaving.
 
     A fragment 1 arriving while the same key is open restarts it; a gap of more than
@@ -838,12 +888,13 @@ def _reassemble(s: _Sentences, multi: I64, data: bytes, col: _Collector) -> _Mul
 
     p0_all, p1_all, st_all, en_all = s.p0, s.p1, s.start, s.end
     payloads: list[bytes] = []
-    fills, times, lines, nl, raws = [], [], [], [], []
+    fills, times, srcs, lines, nl, raws = [], [], [], [], [], []
     for lst in done:
         payloads.append(b"".join(data[p0_all[k] : p1_all[k]] for k in lst))
         fills.append(int(s.fill[lst[-1]]))
-        tt = [int(s.t_ms[k]) for k in lst if s.t_ms[k] != NAT]
-        times.append(int(s.t_ms[lst[0]]) if s.t_ms[lst[0]] != NAT else (tt[0] if tt else NAT))
+        timed = [k for k in lst if s.t_ms[k] != NAT]  # the first fragment with a time
+        times.append(int(s.t_ms[timed[0]]) if timed else NAT)
+        srcs.append(int(s.src[timed[0]]) if timed else SRC_DATE)
         lines.append(int(s.line[lst[0]]))
         nl.append(len(lst))
         raws.append("\n".join(data[st_all[k] : en_all[k]].decode("ascii", "replace") for k in lst))
@@ -856,6 +907,7 @@ def _reassemble(s: _Sentences, multi: I64, data: bytes, col: _Collector) -> _Mul
         plen=lens,
         fill=np.asarray(fills, dtype=np.int64),
         t_ms=np.asarray(times, dtype=np.int64),
+        src=np.asarray(srcs, dtype=np.int8),
         line=np.asarray(lines, dtype=np.int64),
         nlines=np.asarray(nl, dtype=np.int64),
         raw=raws,
@@ -1032,7 +1084,7 @@ def _str_series(arr: pa.Array | pa.ChunkedArray) -> pd.Series:
     return pd.Series(pd.array(arr, dtype="str"))
 
 
-def _raw_views(data: bytes, start: I64, end: I64) -> pa.ChunkedArray:
+def _raw_views(data: Buffer, start: I64, end: I64) -> pa.ChunkedArray:
     """Raw line text: string_view arrays over the input buffer, compacted block by block.
 
     The views cost 16 bytes a row and no copy; casting each block to a plain string array
@@ -1090,6 +1142,15 @@ def _ts(ms: I64, inplace: bool = False) -> pd.Series:
     return pd.Series(arr, copy=False)
 
 
+_TIME_SOURCE_CATEGORIES = pd.Index(TIME_SOURCES, dtype="str")
+
+
+def _time_source(codes: Any) -> pd.Categorical:
+    """time_source codes as a pandas categorical (Arrow: a dictionary column, 1 byte a row)."""
+    return pd.Categorical.from_codes(np.asarray(codes, dtype=np.int8),
+                                     categories=_TIME_SOURCE_CATEGORIES)
+
+
 def _empty_positions() -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -1105,6 +1166,7 @@ def _empty_positions() -> pd.DataFrame:
             "transceiver_class": pd.Series([], dtype="str"),
             "source_line": pd.Series([], dtype="int64"),
             "raw": pd.Series([], dtype="str"),
+            "time_source": _time_source([]),
         }
     )
 
@@ -1124,11 +1186,12 @@ STATIC_COLUMNS = {
     "transceiver_class": "str",
     "source_line": "int64",
     "raw": "str",
+    "time_source": "category",  # codes into TIME_SOURCES, see _time_source
 }
 
 
 def _positions_frame(
-    d: _Decoded, t_ms: I64, line: I64, raw: pa.Array | pa.ChunkedArray
+    d: _Decoded, t_ms: I64, src: Any, line: I64, raw: pa.Array | pa.ChunkedArray
 ) -> pd.DataFrame:
     """Position table; when every message is a position, ``t_ms`` and ``line`` are consumed."""
     c = d.cols
@@ -1140,11 +1203,13 @@ def _positions_frame(
     every = len(d.pos_idx) == len(line) and len(d.static_idx) == 0
     if every:
         ts = _ts(t_ms, inplace=True)
-        src = line
-        src += 1
+        source_line = line
+        source_line += 1
+        codes = src
     else:
         ts = _ts(t_ms[d.pos_idx], inplace=True)
-        src = line[d.pos_idx] + 1
+        source_line = line[d.pos_idx] + 1
+        codes = src[d.pos_idx]
     cls = pa.array(["A", "B"], type=pa.large_string()).take(
         pa.array(((mt == 18) | (mt == 19)).astype(np.int8))
     )
@@ -1161,20 +1226,31 @@ def _positions_frame(
             "nav_status": nav,
             "msg_type": mt,
             "transceiver_class": _str_series(cls),
-            "source_line": src,
+            "source_line": source_line,
             "raw": _str_series(raw),
+            "time_source": _time_source(codes),
         },
         copy=False,
     )
 
 
 def decode_nmea(
-    data: bytes, default_date: dt.date | None = None, single_raw: bool = True
+    data: Buffer,
+    default_date: dt.date | None = None,
+    single_raw: bool = True,
+    zda_clock_max_gap_s: float | None = None,
+    zda_clock_max_lines: int | None = None,
 ) -> NmeaDecoded:
-    """Decode a whole NMEA 0183 AIS file (bytes) into positions, static reports and rejects.
+    """Decode a whole NMEA 0183 AIS file (bytes or a memory map of it: only slices of it
+    are ever copied) into positions, static reports and rejects.
 
-    ``default_date`` gives sentences without any time source 00:00 UTC of that day;
-    without it they get NaT (the caller quarantines them). With ``single_raw=False`` the
+    ``zda_clock_max_gap_s`` / ``zda_clock_max_lines`` (settings ``ingest.
+    nmea_zda_clock_max_gap_s`` / ``nmea_zda_clock_max_lines``): messages without a time of
+    their own take the receiver's $--ZDA clock where its readings are at most that far
+    apart (:func:`_zda_clock`); None leaves the clock unused.
+    ``default_date`` gives sentences without any time source 00:00 UTC of that day
+    (time_source ``date_only``); without it they get NaT (the caller quarantines them).
+    With ``single_raw=False`` the
     ``raw`` text of single-sentence position reports is left null (it is line
     ``source_line`` of the input): the ingest stage cuts it from the input for the few rows
     it rejects instead of holding ~80 bytes per row for all of them.
@@ -1190,7 +1266,8 @@ def decode_nmea(
         carry = _scan_chunk(buf, starts[li], ends[li], li, col, carry)
     del nonempty, starts, ends
 
-    keys = ("line", "start", "len", "off", "plen", "fill", "total", "num", "seq", "chan", "t_ms")
+    keys = ("line", "start", "len", "off", "plen", "fill", "total", "num", "seq", "chan", "t_ms",
+            "src")
     cat: dict[str, Any] = {}
     for k in keys:  # one key at a time, releasing the chunk arrays as we go
         parts = [c.pop(k) for c in col.sent]
@@ -1201,14 +1278,18 @@ def decode_nmea(
     del cat
     _release_heap()
     # $--VSI times before reassembly: a VSI names the last fragment of its message, and a
-    # message takes the time of its first fragment that has one; --date comes last.
-    stats = _vsi_times(col, s.line, s.t_ms, default_date)
+    # message takes the time of its first fragment that has one; then the receiver's clock
+    # (per message, so that a VSI naming any fragment wins), --date comes last.
+    zda = (_cat(col.zda, "line"), _cat(col.zda, "ms"))
+    col.zda.clear()
+    stats = _vsi_times(col, s.line, s.t_ms, s.src, zda, default_date)
 
     bad_frag = (s.total < 1) | (s.num < 1) | (s.num > s.total)
     col.reject(s.line[bad_frag], "nmea_malformed", "fragment number outside 1..count")
     single = np.flatnonzero(~bad_frag & (s.total == 1))
     multi = np.flatnonzero(~bad_frag & (s.total > 1))
     mm = _reassemble(s, multi, data, col)
+    clocked = _zda_clock(mm.t_ms, mm.src, mm.line, zda, zda_clock_max_gap_s, zda_clock_max_lines)
     _fill_day(mm.t_ms, default_date)
     _release_heap()
 
@@ -1216,7 +1297,10 @@ def decode_nmea(
     sp0, splen = s.start[single] + s.off[single], s.plen[single]
     sfill = s.fill[single]
     d1 = _decode_group(buf, sp0, splen, sfill)
-    t1, line1 = s.t_ms[single], s.line[single]
+    t1, src1, line1 = s.t_ms[single], s.src[single], s.line[single]
+    clocked += _zda_clock(t1, src1, line1, zda, zda_clock_max_gap_s, zda_clock_max_lines)
+    stats["zda_clock_timed"] = float(clocked)
+    del zda
     _fill_day(t1, default_date)
     for r, rule, det in zip(d1.rej_idx.tolist(), d1.rej_rule, d1.rej_detail, strict=True):
         col.reject([int(line1[r])], rule, det)
@@ -1236,13 +1320,13 @@ def decode_nmea(
         _raw_views(data, r_start, r_end) if single_raw
         else pa.nulls(len(r_start), pa.large_string())
     )
-    pos1 = _positions_frame(d1, t1, line1, raw1)
+    pos1 = _positions_frame(d1, t1, src1, line1, raw1)
     del r_start, r_end
 
     # --- reassembled messages, from the side buffer --------------------------------------
     d2 = _decode_group(mm.buf, mm.p0, mm.plen, mm.fill)
     raw2 = pa.array([mm.raw[i] for i in d2.pos_idx.tolist()], type=pa.large_string())
-    pos2 = _positions_frame(d2, mm.t_ms, mm.line, raw2)
+    pos2 = _positions_frame(d2, mm.t_ms, mm.src, mm.line, raw2)
     multi_rej: list[tuple[int, str, str, str]] = [
         (int(mm.line[r]), rule, det, mm.raw[r])
         for r, rule, det in zip(d2.rej_idx.tolist(), d2.rej_rule, d2.rej_detail, strict=True)
@@ -1252,10 +1336,10 @@ def decode_nmea(
     static_rows: list[dict[str, Any]] = []
     drop19: list[tuple[int, int]] = []  # (group, message index) of 19s pyais refused
     groups = (
-        (0, d1, buf, static_p0, splen, sfill, t1, line1, None),
-        (1, d2, mm.buf, mm.p0, mm.plen, mm.fill, mm.t_ms, mm.line, mm.raw),
+        (0, d1, buf, static_p0, splen, sfill, t1, src1, line1, None),
+        (1, d2, mm.buf, mm.p0, mm.plen, mm.fill, mm.t_ms, mm.src, mm.line, mm.raw),
     )
-    for gi, d, gbuf, gp0, gplen, gfill, gt, gline, graw in groups:
+    for gi, d, gbuf, gp0, gplen, gfill, gt, gsrc, gline, graw in groups:
         for r, ty in zip(d.static_idx.tolist(), d.static_type.tolist(), strict=True):
             payload = gbuf[gp0[r] : gp0[r] + gplen[r]].tobytes()
             row, err = _static_rows(payload, int(gfill[r]), int(ty))
@@ -1270,6 +1354,7 @@ def decode_nmea(
                 multi_rej.append((int(gline[r]), "nmea_payload_invalid", err or "", raw))
                 continue
             row["timestamp"] = gt[r]
+            row["time_source"] = gsrc[r]
             row["source_line"] = int(gline[r]) + 1
             row["raw"] = raw
             static_rows.append(row)
@@ -1311,19 +1396,22 @@ def _drop_19(pos: pd.DataFrame, d: _Decoded, rows: list[int]) -> pd.DataFrame:
 
 def _static_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     if not rows:
-        return pd.DataFrame({k: pd.Series([], dtype=t) for k, t in STATIC_COLUMNS.items()})
+        return pd.DataFrame({k: pd.Series(_time_source([])) if k == "time_source"
+                             else pd.Series([], dtype=t) for k, t in STATIC_COLUMNS.items()})
     out = {}
     for k, t in STATIC_COLUMNS.items():
         vals = [r[k] for r in rows]
         if k == "timestamp":
             out[k] = _ts(np.asarray(vals, dtype=np.int64))
+        elif k == "time_source":
+            out[k] = pd.Series(_time_source(vals))
         else:
             out[k] = pd.Series(vals, dtype=t)
     return pd.DataFrame(out)
 
 
 def _rejects_frame(
-    data: bytes, col: _Collector, multi_rej: list[tuple[int, str, str, str]]
+    data: Buffer, col: _Collector, multi_rej: list[tuple[int, str, str, str]]
 ) -> pd.DataFrame:
     """One row per rejected line (or per rejected reassembled message), in file order."""
     raws = [r.decode("utf-8", "replace")[:2000] for r in col.rej_raw]

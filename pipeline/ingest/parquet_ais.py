@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -10,9 +11,22 @@ from pipeline.errors import UserError
 from pipeline.ingest.csv_ais import STATIC_COLUMNS
 from pipeline.ingest.decoded import Decoded, empty_rejects
 from pipeline.ingest.sources import Buffer
-from pipeline.schemas import POSITIONS, VESSEL_STATIC
+from pipeline.schemas import POSITIONS, TIME_SOURCES, VESSEL_STATIC
 
 REQUIRED = ("mmsi", "timestamp", "lat", "lon")
+
+
+def _time_sources(given: pd.Series | None, n: int) -> pd.Categorical:
+    """The file's own ``time_source`` (e.g. an export of another lake: a date_only row stays
+    date_only); rows without one, or with a value this version does not know, took their time
+    from the row: 'row'."""
+    categories = pd.Index(TIME_SOURCES, dtype="str")
+    if given is None:
+        codes = np.full(n, TIME_SOURCES.index("row"), dtype=np.int8)
+    else:
+        codes = pd.Categorical(given.astype("str"), categories=categories).codes
+        codes = np.where(codes < 0, TIME_SOURCES.index("row"), codes).astype(np.int8)
+    return pd.Categorical.from_codes(codes, categories=categories)
 
 
 def read_parquet(data: Buffer, label: str) -> Decoded:
@@ -37,6 +51,7 @@ def read_parquet(data: Buffer, label: str) -> Decoded:
     if "msg_type" not in frame:
         frame["msg_type"] = 0
     frame["source_line"] = np.arange(1, len(frame) + 1, dtype=np.int64)
+    frame["time_source"] = _time_sources(frame.get("time_source"), len(frame))
     static_cols = [c for c in STATIC_COLUMNS if c in frame.columns]
 
     def raw_of(lines: np.ndarray) -> list[str]:
