@@ -34,7 +34,7 @@ from pipeline.ingest.csv_ais import (
     static_rows,
 )
 from pipeline.ingest.decoded import Decoded
-from pipeline.ingest.merge import ACCEPTED, RECORD, MergeResult, merge_into_lake
+from pipeline.ingest.merge import RECORD, MergeResult, merge_into_lake
 from pipeline.ingest.parquet_ais import read_parquet
 from pipeline.ingest.sources import MAGIC_PARQUET, SourceFile, looks_like_nmea, open_sources
 from pipeline.ingest.threads import pool
@@ -335,16 +335,14 @@ def validate(
                 None if raw_text is None else raw_text.to_numpy()[bad_record].tolist(),
                 table_name,
             ))
-        # rejected positions stay in the table, flagged: the merge's one take leaves them out
-        accepted = pa.array(~bad) if table_name == "positions" and bad.any() else None
-        if bad.any() and accepted is None:
+        if bad.any():
             table = filter_rows(table, ~bad)
             record = record[~bad]
         if table_name == "positions" and decoded.static_from_positions:
             # identity rows from the accepted positions, grouped while the positions are cleaned
             # (one file: no need to group on its source_id)
             derived_static.append(pool().submit(
-                lambda t: _with_source(static_rows(t, accepted), source.source_id), table))
+                lambda t: _with_source(static_rows(t), source.source_id), table))
         if table_name == "positions":
             names = [n for n in ("sog_kn", "cog_deg", "heading_deg", "nav_status")
                      if n in table.column_names]
@@ -361,8 +359,6 @@ def validate(
         table = table.select(keep)
         if not record.all():
             table = table.append_column(RECORD, pa.array(record))
-        if accepted is not None:
-            table = table.append_column(ACCEPTED, accepted)
         return table
 
     span_limit = _span_limit(decoded, tolerance_h)
@@ -375,8 +371,7 @@ def validate(
                 VESSEL_STATIC.empty_table(), source.source_id)
         else:
             static = _with_source(check("static", "vessel_static"), source.source_id)
-        positions = positions.select([c for c in positions.column_names
-                                      if c in POSITIONS.names or c == ACCEPTED])
+        positions = positions.select([c for c in positions.column_names if c in POSITIONS.names])
         positions = _with_source(positions, source.source_id)
         frames = [q.result() if isinstance(q, Future) else q for q in quarantine]
     q = pd.concat(frames, ignore_index=True) if frames else _quarantine_frame(
@@ -394,17 +389,9 @@ def _with_source(table: pa.Table, source_id: str) -> pa.Table:
     )
 
 
-def _accepted(positions: pa.Table, columns: list[str]) -> pa.Table:
-    """``columns`` of the accepted rows of a batch (rejected rows may still be flagged in it)."""
-    rows = positions.select(columns)
-    if ACCEPTED in positions.column_names:
-        rows = rows.filter(positions.column(ACCEPTED))
-    return rows
-
-
 def _home_date(positions: pa.Table, default_date: date | None) -> date | None:
     """The day a file's undated quarantine rows are filed under: its most common day."""
-    times = _accepted(positions, ["timestamp"]).column("timestamp")
+    times = positions.column("timestamp")
     if len(times):
         us = pc.cast(times, pa.int64()).to_numpy()
         days, counts = np.unique(us // 86_400_000_000, return_counts=True)
@@ -467,8 +454,7 @@ def ingest_ais(
     written = _merge_into_lake(lake, batches)
     for b in batches:
         s = b.summary
-        accepted = _accepted(b.positions, ["mmsi", "timestamp"] + (
-            ["time_source"] if "time_source" in b.positions.column_names else []))
+        accepted = b.positions
         s.positions = accepted.num_rows - b.duplicates["positions"]
         if "time_source" in accepted.column_names:
             validated = int(pc.sum(pc.fill_null(

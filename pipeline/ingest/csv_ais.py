@@ -352,14 +352,13 @@ def layout_from_mapping(name: str, mapping: dict[str, str | None]) -> CsvLayout:
     )
 
 
-def static_rows(positions: pa.Table, accepted: pa.Array | None = None) -> pa.Table:
+def static_rows(positions: pa.Table) -> pa.Table:
     """One static row per distinct identity a vessel broadcast in the file, stamped with the
     first time and the first line it was seen (decoded CSV repeats identity on every row).
 
     Arrow's hash grouping: a day's file holds a few thousand identities for millions of rows
     (text keys dictionary-encoded). Rows are grouped by ``source_id`` too when the table has
-    it; ingest calls this per file before stamping the source, so it need not. ``accepted``
-    (boolean per row) leaves out the rows validation rejected. A ``time_source`` column
+    it; ingest calls this per file before stamping the source, so it need not. A ``time_source`` column
     (one value for a CSV file; a Parquet file may mix them) is kept: when the rows differ
     in it, it is a key too, so each static row's time_source is that of its own time.
     """
@@ -371,8 +370,6 @@ def static_rows(positions: pa.Table, accepted: pa.Array | None = None) -> pa.Tab
     has_source = "time_source" in positions.column_names
     rows = positions.select([*keys, "timestamp", "source_line",
                              *(["time_source"] if has_source else [])])
-    if accepted is not None:
-        rows = rows.filter(accepted)
     one_source = None
     if has_source:
         distinct = pc.unique(rows.column("time_source"))

@@ -36,11 +36,6 @@ ARRIVAL_SHIFT = 40  # arrival rank = batch << 40 | source_line
 # run summary (e.g. the static half of an AIS type 19 message); their duplicates are not
 # counted. The column is never written.
 RECORD = "_record"
-# Optional boolean column of a batch: False for rows that validation rejected. They are left
-# out of the merge (and never written); flagging them instead of filtering saves a copy of
-# every column of a day of positions: the merge's one take selects the accepted rows.
-ACCEPTED = "_accepted"
-SKIPPED = np.iinfo(np.int64).min  # day number of rejected rows
 PACK_LIMIT = 1 << 62  # packed sort keys stay below this (int64 with room to spare)
 
 
@@ -70,20 +65,6 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     for f, col in zip(todo, cast, strict=True):
         table = table.set_column(table.column_names.index(f.name), f.name, col)
     return conform(table, schema)
-
-
-def _stand_ins(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """Rejected rows may lack a required value (no MMSI, no time); they are never written,
-    so a zero stands in for it and the columns keep the schema's types."""
-    for f in schema:
-        if f.nullable or f.name not in table.column_names:
-            continue
-        col = table.column(f.name)
-        if col.null_count:
-            zero = pa.scalar("") if pa.types.is_string(col.type) else pa.scalar(0)
-            filled = pc.fill_null(col, zero.cast(col.type))
-            table = table.set_column(table.column_names.index(f.name), f.name, filled)
-    return table
 
 
 def _day(dn: int) -> date | None:
@@ -116,20 +97,15 @@ def merge_into_lake(
             t = t.drop_columns([RECORD])
         else:
             record = np.ones(t.num_rows, dtype=bool)
-        accepted = None
-        if ACCEPTED in t.column_names:
-            accepted = t.column(ACCEPTED).to_numpy(zero_copy_only=False).astype(bool)
-            t = _stand_ins(t.drop_columns([ACCEPTED]), schema)
         t = _conform(t, schema)
         parts.append(t)
         batch_ids.append(np.full(t.num_rows, i, dtype=np.int64))
         records.append(record)
         if day_column is None:
             d = day_of_batch[i]
-            dn = np.full(t.num_rows, (d - date(1970, 1, 1)).days if d else -1)
+            day_nums.append(np.full(t.num_rows, (d - date(1970, 1, 1)).days if d else -1))
         else:
-            dn = _day_numbers(t, day_column, ())
-        day_nums.append(dn if accepted is None else np.where(accepted, dn, SKIPPED))
+            day_nums.append(_day_numbers(t, day_column, ()))
     if not parts:
         return MergeResult([], dups, dups.copy())
     new = pa.concat_tables(parts)
@@ -139,10 +115,8 @@ def merge_into_lake(
         replace_sources, n_batches,
     )
     days = np.concatenate(day_nums)
-    unique_days = [int(d) for d in np.unique(days) if d != SKIPPED]
-    if not unique_days:
-        return MergeResult([], dups, dups.copy())
-    if len(unique_days) == 1 and days.min() != SKIPPED:
+    unique_days = [int(d) for d in np.unique(days)]
+    if len(unique_days) == 1:
         results = [merge.day(unique_days[0], None)]
     else:
         with ThreadPoolExecutor(max_workers=min(len(unique_days), max(1, pa.cpu_count())),
@@ -361,10 +335,11 @@ def _argsort_lead(lead: np.ndarray, rank: np.ndarray | None) -> np.ndarray:
     scratch: a third of the time of a quicksort on a day of decoded AIS."""
     if rank is None:
         return np.argsort(lead, kind="stable")
-    order = np.argsort((rank & 0xFFFF).astype(np.uint16), kind="stable")
-    high = rank >> 16
-    if high.any():  # more than 65,536 distinct values: a second radix pass on the high digit
-        order = order[np.argsort(high[order].astype(np.uint16), kind="stable")]
+    if len(rank) and int(rank.max()) > 0xFFFF:  # two radix passes: low digit, then high
+        order = np.argsort((rank & 0xFFFF).astype(np.uint16), kind="stable")
+        order = order[np.argsort((rank[order] >> 16).astype(np.uint16), kind="stable")]
+    else:
+        order = np.argsort(rank.astype(np.uint16), kind="stable")
     return order[np.argsort(lead[order], kind="stable")]
 
 

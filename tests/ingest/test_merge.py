@@ -36,7 +36,8 @@ def _reference(arrays: dict[str, np.ndarray], sort_keys: list[str],
     return order, np.concatenate([[True], ~same])
 
 
-@pytest.mark.parametrize("case", ["packed", "wide_ints", "float_first", "constant_key"])
+@pytest.mark.parametrize("case", ["packed", "wide_ints", "float_first", "constant_key",
+                                  "many_vessels"])
 def test_sorted_groups_is_a_stable_multi_key_sort(case: str) -> None:
     rng = np.random.default_rng(7)
     n = 20_000
@@ -54,6 +55,11 @@ def test_sorted_groups_is_a_stable_multi_key_sort(case: str) -> None:
         arrays["mmsi"] = arrays["mmsi"].astype(np.float64)
     if case == "constant_key":
         arrays["source_id"] = np.zeros(n, dtype=np.int64)
+    if case == "many_vessels":  # over 65,536 distinct vessels: two radix passes on the rank
+        n = 200_000
+        arrays = {k: np.resize(v, n) for k, v in arrays.items()}
+        arrays["mmsi"] = 201_000_000 + rng.integers(0, 90_000, n).astype(np.int64)
+        arrays["source_line"] = rng.permutation(n).astype(np.int64)
     keys, dedup = SORT_KEYS["positions"], DEDUP_KEYS["positions"]
     order, start = sorted_groups(arrays, keys, dedup)
     want_order, want_start = _reference(arrays, keys, dedup)

@@ -165,12 +165,18 @@ def test_bad_time_sentences_are_rejected_and_counted() -> None:
 
 
 def test_ingest_counts_balance(tmp_path: Path) -> None:
-    (f,) = ingest_ais([SLICE], Lake(tmp_path / "lake"), default_date=DAY).files
+    lake = Lake(tmp_path / "lake")
+    (f,) = ingest_ais([SLICE], lake, default_date=DAY).files
     assert f.error is None
     assert f.read == f.accepted + f.other_types + f.quarantined_total + f.duplicates
     assert f.quarantined["nmea_checksum"] >= 1 and f.quarantined["nmea_malformed"] >= 1
     # the latest time: slice line 708, named by '$ABVSI,Nobbys Head,4,114912,...' at line 710
-    assert f.start == MIDNIGHT and f.end == pd.Timestamp("2012-01-27 11:49:12", tz="UTC")
+    assert f.end == pd.Timestamp("2012-01-27 11:49:12", tz="UTC")
+    # the span is that of the real times: the date-only rows at 00:00 are not a time
+    pos = lake.read("positions", DAY).to_pandas()
+    date_only = pos["time_source"] == "date_only"
+    assert date_only.any() and (pos.loc[date_only, "timestamp"] == MIDNIGHT).all()
+    assert f.start == pos.loc[~date_only, "timestamp"].min() > MIDNIGHT
 
 
 # --- around the VSI: window, dead ends, midnight (real sentences, time fields rewritten) -----
