@@ -28,14 +28,29 @@ SLICE = Path(__file__).resolve().parent.parent / "tests/data/ais/noaa_marinecada
 
 
 def build_csv(rows: int, out: Path) -> None:
-    """Tile the real slice: copy k keeps each vessel's identity and shifts its times by
-    k × 3 min, as a day of real traffic (≈ 4,000 vessels, ~500 reports each at 2 M rows)."""
+    """Tile the real slice into one UTC day of traffic (≈ 3,700 vessels, ~500 reports each at
+    2 M rows): copy k keeps each vessel's identity, moves its time k × 3 min later (wrapping
+    within the day, as a daily file holds one day) and dead-reckons its position along its
+    own COG at its own SOG, so moored vessels stay put and moving ones leave distinct
+    positions, as in a real day's file (encoding costs depend on it)."""
     base = pd.read_csv(SLICE, dtype=str, keep_default_na=False)
     reps = -(-rows // len(base))
     frame = pd.concat([base] * reps, ignore_index=True).iloc[:rows]
     k = np.repeat(np.arange(reps), len(base))[:rows]
-    ts = pd.to_datetime(frame["BaseDateTime"]) + pd.to_timedelta(k * 180 % 86_400, unit="s")
-    frame["BaseDateTime"] = ts.dt.strftime("%Y-%m-%dT%H:%M:%S")
+    ts = pd.to_datetime(frame["BaseDateTime"])
+    midnight = ts.dt.floor("D")
+    shift = pd.to_timedelta((ts - midnight).dt.total_seconds().to_numpy() + k * 180, unit="s")
+    frame["BaseDateTime"] = (midnight + shift % pd.Timedelta(days=1)).dt.strftime(
+        "%Y-%m-%dT%H:%M:%S")
+    sog = pd.to_numeric(frame["SOG"], errors="coerce").fillna(0).clip(0, 40).to_numpy()
+    cog = np.radians(pd.to_numeric(frame["COG"], errors="coerce").fillna(0).to_numpy())
+    lat0 = pd.to_numeric(frame["LAT"]).to_numpy()
+    lon0 = pd.to_numeric(frame["LON"]).to_numpy()
+    nm = np.where(sog >= 0.5, sog * k * 180 / 3600, 0.0)  # distance run, nautical miles
+    lat = np.clip(lat0 + nm * np.cos(cog) / 60, -89.9, 89.9)
+    lon = (lon0 + nm * np.sin(cog) / (60 * np.cos(np.radians(lat0))) + 180) % 360 - 180
+    frame["LAT"] = np.round(lat, 5).astype(str)
+    frame["LON"] = np.round(lon, 5).astype(str)
     frame.to_csv(out, index=False)
 
 

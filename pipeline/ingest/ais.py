@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from pipeline.errors import UserError
 from pipeline.ingest import rules
-from pipeline.ingest.columns import filter_rows
+from pipeline.ingest.columns import filter_rows, take_rows
 from pipeline.ingest.csv_ais import (
     STATIC_COLUMNS,
     CsvLayout,
@@ -34,7 +34,7 @@ from pipeline.ingest.csv_ais import (
     static_rows,
 )
 from pipeline.ingest.decoded import Decoded
-from pipeline.ingest.merge import RECORD, MergeResult, merge_into_lake
+from pipeline.ingest.merge import RECORD, MergeResult, day_counts, merge_into_lake, sort_order
 from pipeline.ingest.parquet_ais import read_parquet
 from pipeline.ingest.sources import MAGIC_PARQUET, SourceFile, looks_like_nmea, open_sources
 from pipeline.ingest.threads import pool
@@ -147,6 +147,20 @@ class _Batch:
     quarantine: pd.DataFrame
     home_date: date | None
     duplicates: dict[str, int] = field(default_factory=dict)
+    # the original text of quarantined lines that still lack it (None: none do)
+    raw_of: Callable[[np.ndarray], list[str]] | None = None
+    max_raw_chars: int = DEFAULT_MAX_RAW_CHARS
+
+    def fill_raw(self) -> None:
+        """Cut the original text of the quarantined lines that lack it from the file. It
+        takes a scan of the whole file, left until the positions are being written, when
+        a core is free."""
+        missing = self.quarantine["raw"].isna().to_numpy()
+        if missing.any() and self.raw_of is not None:
+            texts = self.raw_of(self.quarantine["source_line"].to_numpy()[missing])
+            self.quarantine.loc[missing, "raw"] = [t[: self.max_raw_chars] for t in texts]
+        self.raw_of = None
+        self.quarantine["raw"] = self.quarantine["raw"].fillna("")
 
 
 def decode_source(
@@ -192,7 +206,7 @@ def decode_source(
 
 
 def _quarantine_frame(
-    source: SourceFile, table: str, rejected: pd.DataFrame, raw: Sequence[str],
+    source: SourceFile, table: str, rejected: pd.DataFrame, raw: Sequence[object],
     max_raw_chars: int = DEFAULT_MAX_RAW_CHARS,
 ) -> pd.DataFrame:
     return pd.DataFrame(
@@ -203,7 +217,7 @@ def _quarantine_frame(
             "source_line": rejected["source_line"].to_numpy(dtype=np.int64),
             "rule": rejected["rule"].astype(str).to_numpy(),
             "detail": rejected["detail"].astype(str).to_numpy(),
-            "raw": [str(r)[:max_raw_chars] for r in raw],
+            "raw": [None if r is None else str(r)[:max_raw_chars] for r in raw],
             "timestamp": rejected["timestamp"].to_numpy()
             if "timestamp" in rejected
             else pd.NaT,
@@ -217,6 +231,10 @@ DETAIL_FIELDS = {
     "lon_out_of_range": ("lon",), "no_timestamp": ("timestamp",),
     "timestamp_after_file_span": ("timestamp",),
 }
+
+
+# what a quarantine record shows of a rejected row: its line, its time, the checked fields
+QUARANTINE_FIELDS = {"source_line", "timestamp", *(f for fs in DETAIL_FIELDS.values() for f in fs)}
 
 
 def _detail(rejected: pd.DataFrame) -> pd.Series:
@@ -275,21 +293,17 @@ def validate(
 
     def rejected(rows: pa.Table, failed: np.ndarray, raw: list[object] | None,
                  table_name: str) -> pd.DataFrame:
-        """Quarantine records of rejected rows, with their rule, detail and original text."""
+        """Quarantine records of rejected rows, with their rule, detail and original text
+        (None where the text must still be cut from the file: see ``fill_raw``)."""
         rej = rows.to_pandas()
         rej["rule"] = rules.names(failed)
         rej["detail"] = _detail(rej).to_numpy()
-        if raw is not None:
-            missing = [i for i, r in enumerate(raw) if not isinstance(r, str)]
-            if missing and decoded.raw_of is not None:
-                cut = decoded.raw_of(rej["source_line"].to_numpy()[missing])
-                for i, text in zip(missing, cut, strict=True):
-                    raw[i] = text
-        elif decoded.raw_of is not None:
-            raw = list(decoded.raw_of(rej["source_line"].to_numpy()))
+        if raw is None:
+            raw = [None if decoded.raw_of is not None else ""] * len(rej)
         else:
-            raw = [""] * len(rej)
-        return _quarantine_frame(source, table_name, rej, [str(r) for r in raw], max_raw_chars)
+            lacking = None if decoded.raw_of is not None else ""
+            raw = [r if isinstance(r, str) else lacking for r in raw]
+        return _quarantine_frame(source, table_name, rej, raw, max_raw_chars)
 
     def check(attr: str, table_name: str) -> pa.Table:
         schema = POSITIONS if table_name == "positions" else VESSEL_STATIC
@@ -309,15 +323,20 @@ def validate(
         del frame
         ts_col = pc.cast(table.column("timestamp"), pa.timestamp("us", tz="UTC"))
         ts_valid = ts_col.is_valid().to_numpy(zero_copy_only=False)
-        ts_us = pc.fill_null(pc.cast(ts_col, pa.int64()), 0).to_numpy()
-        codes = [rules.mmsi_codes(_numbers(table, "mmsi"))]
+        # the columns the rules read, as numpy; the sort below takes them over
+        known = {"mmsi": _numbers(table, "mmsi"),
+                 "timestamp": pc.fill_null(pc.cast(ts_col, pa.int64()), 0).to_numpy()}
+        del ts_col
+        codes = [rules.mmsi_codes(known["mmsi"])]
         if table_name == "positions":
-            codes.append(rules.position_codes(_numbers(table, "lat"), _numbers(table, "lon")))
+            known.update(lat=_numbers(table, "lat"), lon=_numbers(table, "lon"))
+            codes.append(rules.position_codes(known["lat"], known["lon"]))
         codes.append(np.where(ts_valid, rules.OK, rules.code("no_timestamp")).astype(np.int8))
-        late = ts_valid & (ts_us > span_limit)
+        late = ts_valid & (known["timestamp"] > span_limit)
         codes.append(np.where(late, rules.code("timestamp_after_file_span"), rules.OK)
                      .astype(np.int8))
         failed = rules.first_failure(*codes)
+        del codes, late
         bad = failed != rules.OK
         if table_name == "vessel_static" and "msg_type" in table.column_names:
             # the static half of a type 19 message is not a record of its own: its position
@@ -330,28 +349,38 @@ def validate(
             bad_record = bad
         if bad_record.any():
             # the quarantine records are built on a side thread while the accepted rows go on
+            shown = [c for c in table.column_names if c in QUARANTINE_FIELDS]
             quarantine.append(side.submit(
-                rejected, table.filter(pa.array(bad_record)), failed[bad_record],
+                rejected, table.select(shown).filter(pa.array(bad_record)), failed[bad_record],
                 None if raw_text is None else raw_text.to_numpy()[bad_record].tolist(),
                 table_name,
             ))
-        if bad.any():
+        if table_name == "positions" and decoded.static_from_positions:
+            # identity rows of the accepted positions, grouped on the pool while the positions
+            # are cleaned (one file: no need to group on its source_id); the identity columns
+            # are then not needed in the positions, so they are never filtered
+            accepted = None if not bad.any() else ~bad
+            derived_static.append(pool().submit(
+                lambda t: _with_source(static_rows(t, accepted), source.source_id), table))
+            table = table.select([c for c in table.column_names if c in schema.names])
+        if table_name == "positions":
+            # the accepted rows in the lake's order without the file's own exact duplicates
+            # (counted in the summary as read - accepted - quarantined): one copy filters,
+            # sorts and de-duplicates them, and the merge of the day only checks the order
+            rows = sort_order(table, "positions", np.flatnonzero(~bad) if bad.any() else None,
+                              unique=True, known=known)
+            if len(rows) < table.num_rows or np.any(rows[1:] < rows[:-1]):
+                table = take_rows(table, rows)
+                record = record[rows]
+        elif bad.any():
             table = filter_rows(table, ~bad)
             record = record[~bad]
-        if table_name == "positions" and decoded.static_from_positions:
-            # identity rows from the accepted positions, grouped while the positions are cleaned
-            # (one file: no need to group on its source_id)
-            derived_static.append(pool().submit(
-                lambda t: _with_source(static_rows(t), source.source_id), table))
         if table_name == "positions":
             names = [n for n in ("sog_kn", "cog_deg", "heading_deg", "nav_status")
                      if n in table.column_names]
             decoded_rows = table
-            cleaned = list(pool().map(  # column by column on the pool: numpy releases the GIL
-                lambda n: pa.array(rules.null_unavailable(n, _numbers(decoded_rows, n)),
-                                   from_pandas=True),
-                names,
-            ))
+            cleaned = list(pool().map(  # column by column on the pool (Arrow releases the GIL)
+                lambda n: rules.null_unavailable(n, decoded_rows.column(n)), names))
             for name, col in zip(names, cleaned, strict=True):
                 table = table.set_column(table.column_names.index(name), name, col)
         keep = [c for c in table.column_names
@@ -394,7 +423,7 @@ def _home_date(positions: pa.Table, default_date: date | None) -> date | None:
     times = positions.column("timestamp")
     if len(times):
         us = pc.cast(times, pa.int64()).to_numpy()
-        days, counts = np.unique(us // 86_400_000_000, return_counts=True)
+        days, counts = day_counts(us // 86_400_000_000)
         return date(1970, 1, 1) + timedelta(days=int(days[np.argmax(counts)]))
     return default_date
 
@@ -416,7 +445,8 @@ def _ingest_one(
     summary.other_types = sum(decoded.other_types.values())
     summary.quarantined = rules.count_by_rule(quarantine)
     return _Batch(summary, source.source_id, positions, static, quarantine,
-                  _home_date(positions, default_date))
+                  _home_date(positions, default_date), raw_of=decoded.raw_of,
+                  max_raw_chars=max_raw_chars)
 
 
 def ingest_ais(
@@ -518,6 +548,7 @@ def _merge_quarantine(lake: Lake, batches: list[_Batch], ids: set[str]) -> Merge
     quarantine = []
     homes = []
     for b in batches:
+        b.fill_raw()
         q = b.quarantine
         ts = pd.to_datetime(q["timestamp"], utc=True)
         # a row whose own time is bogus is filed under the file's day, not its claimed day

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # Rule names, with the sentence that explains them to a data engineer.
 RULES: dict[str, str] = {
@@ -116,13 +118,19 @@ def first_failure(*codes: np.ndarray) -> np.ndarray:
     return out
 
 
-def null_unavailable(name: str, values: np.ndarray) -> np.ndarray:
-    """AIS 'not available' and out-of-range values as NaN: SOG 102.3 (≥ 102.25), COG 360,
-    heading 511, nav status outside 0..15 — nulls, not rejections."""
-    v = np.asarray(values, dtype="float64")
-    upper = {"sog_kn": 102.25, "cog_deg": 360.0, "heading_deg": 360.0, "nav_status": 16.0}[name]
-    with np.errstate(invalid="ignore"):
-        return np.where((v >= 0) & (v < upper), v, np.nan)
+# Upper bound (exclusive) of each kinematic field's valid range; at or above it the value is
+# AIS "not available" (SOG 102.3, COG 360, heading 511) or out of range (nav status 16+).
+UNAVAILABLE_AT: dict[str, float] = {
+    "sog_kn": 102.25, "cog_deg": 360.0, "heading_deg": 360.0, "nav_status": 16.0,
+}
+
+
+def null_unavailable(name: str, values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """AIS 'not available' and out-of-range values (negative, NaN, ``UNAVAILABLE_AT`` and
+    above) as nulls, not rejections. Arrow kernels on the column as it is: no copy to numpy
+    and back for millions of rows."""
+    valid = pc.and_(pc.greater_equal(values, 0), pc.less(values, UNAVAILABLE_AT[name]))
+    return pc.if_else(valid, values, pa.scalar(None, values.type))
 
 
 def count_by_rule(quarantine: pd.DataFrame) -> dict[str, int]:

@@ -234,8 +234,9 @@ def test_text_cleaned_per_value_and_identities_grouped(tmp_path: Path, lake: Lak
 
 
 def test_rejected_rows_leave_no_trace_in_positions_or_identities(tmp_path: Path, lake: Lake) -> None:
-    """Rejected rows are flagged, not copied away, until the merge: rows without an MMSI,
-    a time or a position, and a rejected identity, must still never reach the lake."""
+    """Rejected rows are left out by the copy that sorts the accepted ones, and identities
+    are grouped apart from them: rows without an MMSI, a time or a position, and a
+    rejected identity, must never reach the lake."""
     lines = NOAA_SLICE.read_text().splitlines()
     header, body = lines[0], lines[1:401]
     cols = header.split(",")
@@ -266,3 +267,27 @@ def test_rejected_rows_leave_no_trace_in_positions_or_identities(tmp_path: Path,
     static = lake.read("vessel_static", DAY).to_pandas()
     assert "SHORE STATION ONLY" not in set(static["name"].dropna())
     assert 2320001 not in set(static["mmsi"])
+
+
+def test_a_files_own_duplicates_keep_the_first_line(tmp_path: Path, lake: Lake) -> None:
+    """Exact duplicates inside one file (same MMSI, time and position) are dropped before
+    the merge: the first line is kept whatever else differs, the rest counted."""
+    lines = NOAA_SLICE.read_text().splitlines()
+    header, body = lines[0], lines[1:301]
+    cols = header.split(",")
+    first = body[10].split(",")
+    again = list(first)
+    again[cols.index("SOG")] = "7.7"  # same report key, another speed
+    path = tmp_path / "dups.csv"
+    path.write_text("\n".join([header, *body, ",".join(again), ",".join(first)]) + "\n")
+    (f,) = ingest_ais([path], lake).files
+    assert f.duplicates == 2
+    assert f.read == f.accepted + f.quarantined_total + f.duplicates
+    pos = lake.read("positions", DAY).to_pandas()
+    mine = pos[(pos["mmsi"] == int(first[cols.index("MMSI")]))
+               & (pos["lat"] == float(first[cols.index("LAT")]))
+               & (pos["lon"] == float(first[cols.index("LON")]))]
+    assert list(mine["source_line"]) == [12]  # the file line of body[10], not a copy
+    (g,) = ingest_ais([path], lake).files  # a second run changes nothing
+    assert (g.accepted, g.duplicates) == (f.accepted, f.duplicates)
+    assert lake.read("positions", DAY).num_rows == len(pos)

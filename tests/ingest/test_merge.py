@@ -37,7 +37,8 @@ def _reference(arrays: dict[str, np.ndarray], sort_keys: list[str],
 
 
 @pytest.mark.parametrize("case", ["packed", "wide_ints", "float_first", "constant_key",
-                                  "many_vessels"])
+                                  "many_vessels", "presorted", "presorted_but_one",
+                                  "lines_ascending"])
 def test_sorted_groups_is_a_stable_multi_key_sort(case: str) -> None:
     rng = np.random.default_rng(7)
     n = 20_000
@@ -60,7 +61,16 @@ def test_sorted_groups_is_a_stable_multi_key_sort(case: str) -> None:
         arrays = {k: np.resize(v, n) for k, v in arrays.items()}
         arrays["mmsi"] = 201_000_000 + rng.integers(0, 90_000, n).astype(np.int64)
         arrays["source_line"] = rng.permutation(n).astype(np.int64)
+    if case == "lines_ascending":  # one file's rows: ties need not be ordered by line
+        arrays["source_line"] = np.arange(n, dtype=np.int64)
     keys, dedup = SORT_KEYS["positions"], DEDUP_KEYS["positions"]
+    if case.startswith("presorted"):  # rows ingest already put in order: no sort needed
+        in_order = _reference(arrays, keys, [])[0]
+        arrays = {k: v[in_order] for k, v in arrays.items()}
+        if case == "presorted_but_one":  # the last key alone out of order in one place
+            tied = np.flatnonzero(np.all([arrays[k][1:] == arrays[k][:-1] for k in keys[:-1]], 0))
+            i = tied[len(tied) // 2]
+            arrays["source_line"][[i, i + 1]] = arrays["source_line"][[i + 1, i]]
     order, start = sorted_groups(arrays, keys, dedup)
     want_order, want_start = _reference(arrays, keys, dedup)
     assert np.array_equal(order, want_order)
