@@ -87,7 +87,8 @@ def main() -> None:
         print(f"ingest_ais (read+validate+write): {t_ingest:.2f} s  "
               f"({f.read / t_ingest:,.0f} rows/s)  ratio {t_ingest / t_read:.2f}x (target <= 3x)")
         print(f"CPU seconds (best): read_csv {cpu_read:.2f}, ingest_ais {cpu_ingest:.2f}; "
-              f"per-round ratios {' '.join(f'{r:.2f}' for r in ratios)}; "
+              f"per-round ratios {' '.join(f'{r:.2f}' for r in ratios)} "
+              f"(median {float(np.median(ratios)):.2f}); "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         print(f"peak RSS {peak:,.0f} MB")
 

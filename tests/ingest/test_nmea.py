@@ -177,6 +177,27 @@ def test_timestamp_tag_block_group_first_line() -> None:
     assert res.static.source_line.iloc[0] == 1
 
 
+@pytest.mark.parametrize("pad", [0, 40, 150])  # read narrow, read again wider, per line
+def test_timestamp_tag_block_of_any_length(pad: int) -> None:
+    """A tag block's c: time is read however long the block is (a receiver may add long
+    source or text fields): short ones, ones past the first window, ones past any window."""
+    def checksum(text: str) -> str:
+        cs = 0
+        for ch in text.encode():
+            cs ^= ch
+        return f"{cs:02X}"
+
+    body = f"s:{'r' * (pad + 1)},c:1334337317"
+    sentence = "AIVDM,1,1,,B,13aEOK?P00PD2wVMdLDRhgvL289?,0"
+    short = rb"\c:1334337000*00\!AIVDM,1,1,,A,35MuKPUP02I<cf<A1wt0JOv00000,0*48"
+    line = f"\\{body}*{checksum(body)}\\!{sentence}*{checksum(sentence)}".encode()
+    res = decode_nmea(b"\n".join([short, line, short]))
+    assert len(res.rejects) == 0 and len(res.positions) == 3
+    times = res.positions.set_index("source_line")["timestamp"]
+    assert times.loc[2] == _ts(1334337317)
+    assert times.loc[1] == times.loc[3] == _ts(1334337000)
+
+
 def test_timestamp_pghp() -> None:
     _, res = _decode("amsa_exactearth_satellite_pghp_slice.nmea")
     row = res.positions.set_index("source_line").loc[27]
