@@ -62,7 +62,7 @@ from pipeline.config import Settings, Zone
 from pipeline.geo import haversine_m, points_in
 from pipeline.lake import Lake
 from pipeline.night import is_night
-from pipeline.schemas import EVENTS
+from pipeline.schemas import EVENTS, POSITIONS, real_time
 from pipeline.tracks import glitch_mask
 
 F64 = npt.NDArray[np.float64]
@@ -129,7 +129,8 @@ def _days(start: datetime, end: datetime) -> list[date]:
 
 def read_positions(lake: Lake, mmsis: Iterable[int], start: datetime, end: datetime
                    ) -> pa.Table:
-    """Positions of the given vessels in [start, end), sorted by (mmsi, time).
+    """Positions of the given vessels in [start, end), sorted by (mmsi, time); positions
+    whose time is only a date are left out, as from tracks (they would draw jumps to 00:00).
 
     The partitions are sorted by MMSI, so the Parquet filter skips the row groups of other
     vessels instead of reading whole days."""
@@ -139,11 +140,12 @@ def read_positions(lake: Lake, mmsis: Iterable[int], start: datetime, end: datet
         path = lake.partition_path("positions", day)
         if not wanted or not lake.has_partition("positions", day):
             continue
-        parts.append(pq.read_table(path, filesystem=lake.fs, columns=POSITION_COLUMNS,
-                                   filters=[("mmsi", "in", wanted)]))
+        part = pq.read_table(path, filesystem=lake.fs, schema=POSITIONS,
+                             columns=[*POSITION_COLUMNS, "time_source"],
+                             filters=[("mmsi", "in", wanted)])
+        timed = real_time(part)
+        parts.append((part if timed is None else part.filter(timed)).select(POSITION_COLUMNS))
     if not parts:
-        from pipeline.schemas import POSITIONS
-
         return pa.schema([POSITIONS.field(c) for c in POSITION_COLUMNS]).empty_table()
     table = pa.concat_tables(parts)
     ts = table["timestamp"]

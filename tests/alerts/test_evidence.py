@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from shapely.geometry import shape
@@ -177,3 +178,26 @@ def test_position_glitches_are_left_out_as_the_detectors_do(window: Any) -> None
                  ).total_seconds() / 3600
         path_km = haversine_m(c[:-1, 1], c[:-1, 0], c[1:, 1], c[1:, 0]).sum() / 1000
         assert path_km / 1.852 <= sc.settings.events.max_implied_speed_kn * max(hours, 0.1)
+
+
+def test_date_only_positions_stay_off_the_map(tmp_path: Any) -> None:
+    """A position whose time is only its date (NMEA without a readable receive time) is not
+    drawn: at 00:00 it would pull the track back to midnight."""
+    from pipeline.lake import Lake
+    from pipeline.schemas import TIME_SOURCES, time_source_array
+
+    lake = Lake(tmp_path / "lake")
+    day = datetime(2012, 1, 27, tzinfo=UTC)
+    times = [day, day + timedelta(hours=6), day + timedelta(hours=7), day]
+    sources = ["zda_clock", "zda_clock", "vsi", "date_only"]
+    lake.write_partition("positions", day.date(), pa.table({
+        "mmsi": pa.array([503000001] * 4, pa.int64()),
+        "timestamp": pa.array(times, pa.timestamp("us", tz="UTC")),
+        "lat": [-12.0, -12.1, -12.2, -30.0], "lon": [130.0, 130.1, 130.2, 150.0],
+        "source_id": ["f"] * 4, "source_line": pa.array([1, 2, 3, 4], pa.int64()),
+        "time_source": time_source_array(
+            np.array([TIME_SOURCES.index(s) for s in sources], np.int8)),
+    }))
+    pos = read_positions(lake, [503000001], day, day + timedelta(days=1))
+    assert pos["lat"].to_pylist() == [-12.0, -12.1, -12.2]
+    assert pos.column_names == read_positions(lake, [1], day, day).column_names
