@@ -298,11 +298,8 @@ def validate(
         rej = rows.to_pandas()
         rej["rule"] = rules.names(failed)
         rej["detail"] = _detail(rej).to_numpy()
-        if raw is None:
-            raw = [None if decoded.raw_of is not None else ""] * len(rej)
-        else:
-            lacking = None if decoded.raw_of is not None else ""
-            raw = [r if isinstance(r, str) else lacking for r in raw]
+        lacking = None if decoded.raw_of is not None else ""
+        raw = [r if isinstance(r, str) else lacking for r in raw or [None] * len(rej)]
         return _quarantine_frame(source, table_name, rej, raw, max_raw_chars)
 
     def check(attr: str, table_name: str) -> pa.Table:
